@@ -1,0 +1,736 @@
+"""All models of Volunteer Cloud, grouped by section (DESIGN.md §5).
+
+Times are stored as naive UTC; dates ("served on", "awarded on") are calendar
+dates in Asia/Shanghai. Every scoped table carries ``region_id`` and an indexed
+``region_path`` copied from its region at write time, so scope is one range
+predicate with no join (DESIGN.md §4).
+"""
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from typing import Optional
+
+from flask_appbuilder.security.sqla.models import User
+from flask_babel import lazy_gettext as _
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
+
+from app.extensions import db
+from app.services.clock import utcnow
+
+Model = db.Model
+
+
+def PathString(length: int = 64) -> String:
+    """A materialized path column type: byte order on PostgreSQL too.
+
+    A locale collation ignores punctuation, which breaks the range predicate
+    of ``scope.under`` (DESIGN.md §4); SQLite compares bytes already.
+    """
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
+
+
+class Choices(enum.StrEnum):
+    """A StrEnum whose members carry translated labels (NetBox's ChoiceSet)."""
+
+    @classmethod
+    def labels(cls) -> dict[str, str]:
+        return {m.value: m.label for m in cls}
+
+    @classmethod
+    def choices(cls) -> list[tuple[str, str]]:
+        return [(m.value, m.label) for m in cls]
+
+    @property
+    def label(self) -> str:
+        return str(self._labels().get(self.value, self.value))
+
+    @classmethod
+    def _labels(cls) -> dict:
+        return {}
+
+
+class ReviewStatus(Choices):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    SUSPENDED = "suspended"
+
+    @classmethod
+    def _labels(cls):
+        return {"pending": _("Pending"), "approved": _("Approved"),
+                "rejected": _("Rejected"), "suspended": _("Suspended")}
+
+
+class IdType(Choices):
+    RESIDENT = "resident"
+    HMT_PERMIT = "hmt_permit"
+    PASSPORT = "passport"
+    FOREIGN_PR = "foreign_pr"
+
+    @classmethod
+    def _labels(cls):
+        return {"resident": _("Resident ID card"),
+                "hmt_permit": _("HK/Macao/Taiwan residence permit"),
+                "passport": _("Passport"),
+                "foreign_pr": _("Foreign permanent residence card")}
+
+
+class GroupType(Choices):
+    FEDERATION = "federation"
+    COUNTY_CORPS = "county_corps"
+    CIVIL_UNIT = "civil_unit"
+    COMMUNITY = "community"
+    ENTERPRISE = "enterprise"
+    SCHOOL = "school"
+    SOCIAL_ORG = "social_org"
+
+    @classmethod
+    def _labels(cls):
+        return {"federation": _("Federation"), "county_corps": _("County corps"),
+                "civil_unit": _("Civil unit"), "community": _("Community"),
+                "enterprise": _("Enterprise"), "school": _("School"),
+                "social_org": _("Social organisation")}
+
+
+class JoinPolicy(Choices):
+    OPEN = "open"
+    VERIFY = "verify"
+    CLOSED = "closed"
+    PASSWORD = "password"
+
+    @classmethod
+    def _labels(cls):
+        return {"open": _("Anyone may join"), "verify": _("Join after verification"),
+                "closed": _("Nobody may join"), "password": _("Join with password")}
+
+
+class MembershipStatus(Choices):
+    PENDING = "pending"
+    ACTIVE = "active"
+    REJECTED = "rejected"
+    LEFT = "left"
+    REMOVED = "removed"
+
+
+class MembershipOrigin(Choices):
+    SELF_JOIN = "self_join"
+    REQUEST = "request"
+    PASSWORD = "password"
+    ADMIN_ADDED = "admin_added"
+    INVITATION = "invitation"
+    QR = "qr"
+
+
+class RecruitScope(Choices):
+    ANYONE = "anyone"
+    MEMBERS_ONLY = "members_only"
+
+    @classmethod
+    def _labels(cls):
+        return {"anyone": _("Anyone"), "members_only": _("Members of this group only")}
+
+
+class EnrollmentStatus(Choices):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+
+
+class RecordSource(Choices):
+    GROUP_ENTRY = "group_entry"
+    HOUR_CODE = "hour_code"
+    APPLICATION = "application"
+    BACKFILL = "backfill"
+    TRANSFER_IN = "transfer_in"
+    CORRECTION = "correction"
+
+
+class RecordStatus(Choices):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class HonorLevel(Choices):
+    NATIONAL = "national"
+    PROVINCIAL = "provincial"
+    PREFECTURE = "prefecture"
+
+    @classmethod
+    def _labels(cls):
+        return {"national": _("National"), "provincial": _("Provincial"),
+                "prefecture": _("Prefecture")}
+
+
+class BindingKind(Choices):
+    OFFICER = "officer"
+    HONORS_EDITOR = "honors_editor"
+
+
+class RequestStatus(Choices):
+    """Shared by transfer requests, help requests and complaints."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    PUBLISHED = "published"
+    CLAIMED = "claimed"
+    RESOLVED = "resolved"
+    CONVERTED = "converted"
+
+
+# SERVICE_CATEGORIES: Henan's list of project service categories (DESIGN.md §5).
+SERVICE_CATEGORIES = (
+    "poverty", "elderly", "disability", "emergency", "environment", "culture_sports",
+    "legal_aid", "medical_education", "military_families", "public_security",
+    "science", "rural_civility", "community", "counselling", "civility", "major_events",
+)
+
+
+class Stamped:
+    """created_on / changed_on in UTC and who made the row (nullable: CLI jobs)."""
+
+    created_on: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    changed_on: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    @declared_attr
+    def created_by_fk(cls) -> Mapped[Optional[int]]:
+        return mapped_column(ForeignKey("ab_user.id"))
+
+
+class Scoped:
+    """A row that belongs to a region: ``region_id`` and its copied, indexed path."""
+
+    @declared_attr
+    def region_id(cls) -> Mapped[int]:
+        return mapped_column(ForeignKey("region.id"), index=True)
+
+    @declared_attr
+    def region_path(cls) -> Mapped[str]:
+        return mapped_column(PathString(), index=True)
+
+    @declared_attr
+    def region(cls) -> Mapped["Region"]:
+        return relationship("Region", foreign_keys=lambda: [cls.region_id])
+
+
+# --- Regions ---
+
+
+class Region(Model):
+    """A GB/T 2260 division: nation, province, prefecture, county, street, community."""
+
+    __tablename__ = "region"
+    __table_args__ = (CheckConstraint("level BETWEEN 0 AND 5", name="ck_region_level"),)
+
+    NATION, PROVINCE, PREFECTURE, COUNTY, STREET, COMMUNITY = range(6)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(12), unique=True)
+    name: Mapped[str] = mapped_column(String(64))
+    level: Mapped[int] = mapped_column(SmallInteger)
+    parent_id: Mapped[Optional[int]] = mapped_column(ForeignKey("region.id"), index=True)
+    path: Mapped[str] = mapped_column(PathString(), unique=True)
+    population: Mapped[Optional[int]] = mapped_column(BigInteger)
+
+    parent: Mapped[Optional["Region"]] = relationship(remote_side=[id])
+
+    LEVEL_LABELS = {
+        0: _("Nation"), 1: _("Province"), 2: _("Prefecture"), 3: _("County"),
+        4: _("Street"), 5: _("Community"),
+    }
+
+    @property
+    def level_label(self) -> str:
+        return str(self.LEVEL_LABELS[self.level])
+
+    @property
+    def province_code(self) -> str:
+        return self.code[:2]
+
+    def is_ancestor_of(self, other: "Region") -> bool:
+        """True when ``other`` lies strictly below this region."""
+        return other.path != self.path and other.path.startswith(self.path)
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+# --- Users and their bindings ---
+
+
+class RegionBinding(Model):
+    """An officer's or honors editor's region: the user's scope covers it and below."""
+
+    __tablename__ = "region_binding"
+    __table_args__ = (UniqueConstraint("user_id", "region_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("ab_user.id"), index=True)
+    region_id: Mapped[int] = mapped_column(ForeignKey("region.id"))
+    region_path: Mapped[str] = mapped_column(PathString(), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+
+    user: Mapped[User] = relationship()
+    region: Mapped[Region] = relationship()
+
+
+class GroupAdmin(Model):
+    """A user who administers a volunteer group (and, through group_path, its children)."""
+
+    __tablename__ = "group_admin"
+    __table_args__ = (UniqueConstraint("user_id", "group_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("ab_user.id"), index=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("volunteer_group.id"), index=True)
+
+    user: Mapped[User] = relationship()
+    group: Mapped["VolunteerGroup"] = relationship()
+
+
+# --- Volunteers ---
+
+
+class Volunteer(Scoped, Stamped, Model):
+    """A registered volunteer (志愿者): one FAB user, real name, encrypted ID and phone."""
+
+    __tablename__ = "volunteer"
+    __table_args__ = (
+        UniqueConstraint("id_type", "id_blind", name="uq_volunteer_id_blind"),
+        Index("ix_volunteer_region_path_id", "region_path", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"), unique=True)
+    real_name: Mapped[str] = mapped_column(String(64), index=True)
+    id_type: Mapped[str] = mapped_column(String(16), default=IdType.RESIDENT)
+    id_number_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    id_blind: Mapped[str] = mapped_column(String(64))
+    id_number_masked: Mapped[str] = mapped_column(String(32))
+    birth_date: Mapped[Optional[date]] = mapped_column(Date)
+    gender: Mapped[Optional[str]] = mapped_column(String(1))
+    email: Mapped[str] = mapped_column(String(120))
+    phone_enc: Mapped[Optional[bytes]] = mapped_column(LargeBinary)
+    phone_masked: Mapped[Optional[str]] = mapped_column(String(20))
+    service_categories: Mapped[Optional[str]] = mapped_column(String(255))
+    skills: Mapped[Optional[str]] = mapped_column(String(255))
+    political_status: Mapped[Optional[str]] = mapped_column(String(32))
+    education: Mapped[Optional[str]] = mapped_column(String(32))
+    guardian_name: Mapped[Optional[str]] = mapped_column(String(64))
+    guardian_relation: Mapped[Optional[str]] = mapped_column(String(32))
+    guardian_phone_enc: Mapped[Optional[bytes]] = mapped_column(LargeBinary)
+    guardian_phone_masked: Mapped[Optional[str]] = mapped_column(String(20))
+    guardian_consent_on: Mapped[Optional[datetime]] = mapped_column(DateTime)
+    status: Mapped[str] = mapped_column(String(16), default=ReviewStatus.PENDING, index=True)
+    reject_reason: Mapped[Optional[str]] = mapped_column(String(255))
+    volunteer_no: Mapped[Optional[str]] = mapped_column(String(15), unique=True)
+    approved_on: Mapped[Optional[datetime]] = mapped_column(DateTime)
+    total_minutes: Mapped[int] = mapped_column(Integer, default=0)
+
+    user: Mapped[Optional[User]] = relationship(foreign_keys=[user_id])
+
+    def __repr__(self) -> str:
+        return self.real_name
+
+
+class VolunteerNumberCounter(Model):
+    """The last national volunteer-number sequence issued per (province, year)."""
+
+    __tablename__ = "volunteer_number_counter"
+
+    province_code: Mapped[str] = mapped_column(String(2), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_seq: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Holiday(Model):
+    """An officer-edited working-day exception, used past chinesecalendar's last year."""
+
+    __tablename__ = "holiday"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    is_workday: Mapped[bool] = mapped_column(Boolean, default=False)
+    name: Mapped[Optional[str]] = mapped_column(String(64))
+
+
+# --- Groups and memberships ---
+
+
+class VolunteerGroup(Scoped, Stamped, Model):
+    """A volunteer group (志愿团体). Groups nest through ``parent``; ``group_path``
+    holds the ids of the ancestors and itself (``1/5/23/``)."""
+
+    __tablename__ = "volunteer_group"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    parent_id: Mapped[Optional[int]] = mapped_column(ForeignKey("volunteer_group.id"), index=True)
+    group_path: Mapped[Optional[str]] = mapped_column(PathString(128), index=True)
+    group_type: Mapped[str] = mapped_column(String(16))
+    is_legal_person: Mapped[bool] = mapped_column(Boolean, default=False)
+    credit_code: Mapped[Optional[str]] = mapped_column(String(18), unique=True)
+    contact_name: Mapped[Optional[str]] = mapped_column(String(64))
+    contact_phone_enc: Mapped[Optional[bytes]] = mapped_column(LargeBinary)
+    contact_phone_masked: Mapped[Optional[str]] = mapped_column(String(20))
+    staff_headcount: Mapped[Optional[int]] = mapped_column(Integer)
+    join_policy: Mapped[str] = mapped_column(String(16), default=JoinPolicy.VERIFY)
+    join_password_hash: Mapped[Optional[str]] = mapped_column(String(256))
+    join_token: Mapped[Optional[str]] = mapped_column(String(64), unique=True)
+    description: Mapped[Optional[str]] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default=ReviewStatus.PENDING, index=True)
+    reject_reason: Mapped[Optional[str]] = mapped_column(String(255))
+    approved_on: Mapped[Optional[datetime]] = mapped_column(DateTime)
+
+    parent: Mapped[Optional["VolunteerGroup"]] = relationship(remote_side=[id])
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+class Membership(Scoped, Stamped, Model):
+    """A volunteer's place in a group; ``region_path``/``group_path`` are the group's."""
+
+    __tablename__ = "membership"
+    __table_args__ = (UniqueConstraint("group_id", "volunteer_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("volunteer_group.id"), index=True)
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteer.id"), index=True)
+    group_path: Mapped[str] = mapped_column(PathString(128), index=True)
+    status: Mapped[str] = mapped_column(String(16), default=MembershipStatus.PENDING)
+    origin: Mapped[str] = mapped_column(String(16))
+    decided_on: Mapped[Optional[datetime]] = mapped_column(DateTime)
+
+    group: Mapped[VolunteerGroup] = relationship()
+    volunteer: Mapped[Volunteer] = relationship()
+
+
+# --- Projects, positions, enrollments ---
+
+
+class Project(Scoped, Stamped, Model):
+    """A volunteer project (志愿项目) of a group. It closes (结项) at ``ends_at``."""
+
+    __tablename__ = "project"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("volunteer_group.id"), index=True)
+    group_path: Mapped[str] = mapped_column(PathString(128), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    category: Mapped[str] = mapped_column(String(32))
+    address: Mapped[Optional[str]] = mapped_column(String(255))
+    description: Mapped[Optional[str]] = mapped_column(Text)
+    starts_at: Mapped[datetime] = mapped_column(DateTime)
+    ends_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    recruit_scope: Mapped[str] = mapped_column(String(16), default=RecruitScope.ANYONE)
+    risk_notice: Mapped[Optional[str]] = mapped_column(Text)
+    is_backfill: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_suspended: Mapped[bool] = mapped_column(Boolean, default=False)
+    contact_name: Mapped[Optional[str]] = mapped_column(String(64))
+    contact_phone_masked: Mapped[Optional[str]] = mapped_column(String(20))
+
+    group: Mapped[VolunteerGroup] = relationship()
+    positions: Mapped[list["Position"]] = relationship(back_populates="project")
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+class Position(Scoped, Model):
+    """A position (岗位) of a project: quota, shift, default hours, age limits."""
+
+    __tablename__ = "position"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), index=True)
+    group_path: Mapped[str] = mapped_column(PathString(128), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    quota: Mapped[int] = mapped_column(Integer)
+    shift_start: Mapped[Optional[datetime]] = mapped_column(DateTime)
+    shift_end: Mapped[Optional[datetime]] = mapped_column(DateTime)
+    default_minutes: Mapped[Optional[int]] = mapped_column(Integer)
+    min_age: Mapped[Optional[int]] = mapped_column(SmallInteger)
+    max_age: Mapped[Optional[int]] = mapped_column(SmallInteger)
+    allows_minors: Mapped[bool] = mapped_column(Boolean, default=False)
+    enrolled_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    project: Mapped[Project] = relationship(back_populates="positions")
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+class Enrollment(Scoped, Stamped, Model):
+    """A sign-up (报名) of a volunteer to a position; one row per pair, revivable."""
+
+    __tablename__ = "enrollment"
+    __table_args__ = (UniqueConstraint("position_id", "volunteer_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    position_id: Mapped[int] = mapped_column(ForeignKey("position.id"), index=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), index=True)
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteer.id"), index=True)
+    group_path: Mapped[str] = mapped_column(PathString(128), index=True)
+    status: Mapped[str] = mapped_column(String(16), default=EnrollmentStatus.PENDING)
+    origin: Mapped[str] = mapped_column(String(16), default="self")
+    guardian_confirmed_on: Mapped[Optional[datetime]] = mapped_column(DateTime)
+
+    position: Mapped[Position] = relationship()
+    project: Mapped[Project] = relationship()
+    volunteer: Mapped[Volunteer] = relationship()
+
+
+# --- Service hours ---
+
+
+class HourCode(Scoped, Stamped, Model):
+    """A 12-digit hour code (时长码) for one activity of one position."""
+
+    __tablename__ = "hour_code"
+    __table_args__ = (CheckConstraint("uses <= max_uses", name="ck_hour_code_uses"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(12), unique=True)
+    position_id: Mapped[int] = mapped_column(ForeignKey("position.id"), index=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), index=True)
+    group_path: Mapped[str] = mapped_column(PathString(128), index=True)
+    activity_on: Mapped[date] = mapped_column(Date)
+    minutes: Mapped[int] = mapped_column(Integer)
+    max_uses: Mapped[int] = mapped_column(Integer)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+
+    position: Mapped[Position] = relationship()
+    project: Mapped[Project] = relationship()
+
+
+class ServiceRecord(Scoped, Stamped, Model):
+    """The ledger of service hours. Approved rows are never edited: a correction is
+    a new row (source ``correction``) that references the original."""
+
+    __tablename__ = "service_record"
+    __table_args__ = (
+        CheckConstraint(
+            "(source = 'correction' AND corrects_id IS NOT NULL) OR minutes BETWEEN 1 AND 1440",
+            name="ck_service_record_minutes",
+        ),
+        UniqueConstraint("hour_code_id", "volunteer_id", name="uq_service_record_hour_code"),
+        Index("ix_service_record_region_path_served_on", "region_path", "served_on"),
+        Index("ix_service_record_volunteer_served_on", "volunteer_id", "served_on"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteer.id"))
+    # Copied, so an officer of the service region never loads an out-of-scope volunteer.
+    volunteer_name: Mapped[str] = mapped_column(String(64))
+    volunteer_no: Mapped[Optional[str]] = mapped_column(String(15))
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), index=True)
+    position_id: Mapped[Optional[int]] = mapped_column(ForeignKey("position.id"), index=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("volunteer_group.id"), index=True)
+    group_path: Mapped[str] = mapped_column(PathString(128), index=True)
+    served_on: Mapped[date] = mapped_column(Date)
+    started_at: Mapped[Optional[datetime]] = mapped_column(DateTime)
+    ended_at: Mapped[Optional[datetime]] = mapped_column(DateTime)
+    minutes: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default=RecordStatus.PENDING, index=True)
+    description: Mapped[Optional[str]] = mapped_column(String(255))
+    reason: Mapped[Optional[str]] = mapped_column(String(255))
+    corrects_id: Mapped[Optional[int]] = mapped_column(ForeignKey("service_record.id"))
+    hour_code_id: Mapped[Optional[int]] = mapped_column(ForeignKey("hour_code.id"))
+    approved_by_fk: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
+    approved_on: Mapped[Optional[datetime]] = mapped_column(DateTime)
+    is_flagged: Mapped[bool] = mapped_column(Boolean, default=False)
+    flag_reasons: Mapped[Optional[str]] = mapped_column(String(255))
+
+    volunteer: Mapped[Volunteer] = relationship()
+    project: Mapped[Project] = relationship()
+    position: Mapped[Optional[Position]] = relationship()
+    group: Mapped[VolunteerGroup] = relationship()
+    corrects: Mapped[Optional["ServiceRecord"]] = relationship(remote_side=[id])
+
+    @property
+    def hours(self) -> float:
+        return round(self.minutes / 60, 2)
+
+
+# --- The volunteer's record: honors, training, evaluations, certificates ---
+
+
+class Honor(Scoped, Stamped, Model):
+    """An honor (表彰激励) for exactly one recipient, a volunteer or a group."""
+
+    __tablename__ = "honor"
+    __table_args__ = (
+        CheckConstraint(
+            "(volunteer_id IS NULL) <> (volunteer_group_id IS NULL)",
+            name="ck_honor_one_recipient",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(120))
+    level: Mapped[str] = mapped_column(String(16))
+    awarding_body: Mapped[str] = mapped_column(String(120))
+    document_no: Mapped[Optional[str]] = mapped_column(String(64))
+    awarded_on: Mapped[date] = mapped_column(Date)
+    volunteer_id: Mapped[Optional[int]] = mapped_column(ForeignKey("volunteer.id"), index=True)
+    volunteer_group_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("volunteer_group.id"), index=True
+    )
+    is_withdrawn: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    volunteer: Mapped[Optional[Volunteer]] = relationship()
+    volunteer_group: Mapped[Optional[VolunteerGroup]] = relationship()
+
+
+class Training(Scoped, Stamped, Model):
+    """A training (培训) a volunteer attended."""
+
+    __tablename__ = "training"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteer.id"), index=True)
+    group_id: Mapped[Optional[int]] = mapped_column(ForeignKey("volunteer_group.id"))
+    title: Mapped[str] = mapped_column(String(120))
+    provider: Mapped[Optional[str]] = mapped_column(String(120))
+    trained_on: Mapped[date] = mapped_column(Date)
+    minutes: Mapped[int] = mapped_column(Integer, default=0)
+
+    volunteer: Mapped[Volunteer] = relationship()
+
+
+class Evaluation(Scoped, Stamped, Model):
+    """An evaluation (评价) of a volunteer by a group, optionally for one project."""
+
+    __tablename__ = "evaluation"
+    __table_args__ = (CheckConstraint("rating BETWEEN 1 AND 5", name="ck_evaluation_rating"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteer.id"), index=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("volunteer_group.id"))
+    project_id: Mapped[Optional[int]] = mapped_column(ForeignKey("project.id"))
+    rating: Mapped[int] = mapped_column(SmallInteger)
+    comment: Mapped[Optional[str]] = mapped_column(Text)
+    evaluated_on: Mapped[date] = mapped_column(Date)
+
+    volunteer: Mapped[Volunteer] = relationship()
+
+
+class Certificate(Scoped, Stamped, Model):
+    """A service-record certificate (志愿服务记录证明): a signed snapshot with a
+    random number and a verification token derived from the snapshot's hash."""
+
+    __tablename__ = "certificate"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(24), unique=True)
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteer.id"), index=True)
+    group_id: Mapped[Optional[int]] = mapped_column(ForeignKey("volunteer_group.id"), index=True)
+    minutes: Mapped[int] = mapped_column(Integer)
+    content: Mapped[Optional[str]] = mapped_column(Text)
+    issuer: Mapped[str] = mapped_column(String(120))
+    person_in_charge: Mapped[Optional[str]] = mapped_column(String(64))
+    handler: Mapped[Optional[str]] = mapped_column(String(64))
+    contact: Mapped[Optional[str]] = mapped_column(String(64))
+    issued_on: Mapped[date] = mapped_column(Date)
+    snapshot_json: Mapped[str] = mapped_column(Text)
+    snapshot_hash: Mapped[str] = mapped_column(String(64))
+    is_withdrawn: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    volunteer: Mapped[Volunteer] = relationship()
+
+
+# --- Transfers, help requests, complaints ---
+
+
+class TransferRequest(Scoped, Stamped, Model):
+    """A volunteer's move of home region (转移接续); ``region_*`` is the destination,
+    whose officers approve it."""
+
+    __tablename__ = "transfer_request"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteer.id"), index=True)
+    from_region_id: Mapped[int] = mapped_column(ForeignKey("region.id"))
+    from_region_path: Mapped[str] = mapped_column(PathString(), index=True)
+    status: Mapped[str] = mapped_column(String(16), default=RequestStatus.PENDING)
+    reason: Mapped[Optional[str]] = mapped_column(String(255))
+    decided_by_fk: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
+    decided_on: Mapped[Optional[datetime]] = mapped_column(DateTime)
+
+    volunteer: Mapped[Volunteer] = relationship()
+
+
+class HelpRequest(Scoped, Stamped, Model):
+    """A public help request (求助信息): moderated, claimed by a group, resolved or
+    turned into a project."""
+
+    __tablename__ = "help_request"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    category: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(120))
+    description: Mapped[str] = mapped_column(Text)
+    contact_name: Mapped[str] = mapped_column(String(64))
+    contact_phone_enc: Mapped[Optional[bytes]] = mapped_column(LargeBinary)
+    contact_phone_masked: Mapped[Optional[str]] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(16), default=RequestStatus.PENDING)
+    claimed_by_group_id: Mapped[Optional[int]] = mapped_column(ForeignKey("volunteer_group.id"))
+    project_id: Mapped[Optional[int]] = mapped_column(ForeignKey("project.id"))
+    resolution: Mapped[Optional[str]] = mapped_column(Text)
+
+
+class Complaint(Scoped, Stamped, Model):
+    """A complaint about a volunteer, group, project or record, handled by officers."""
+
+    __tablename__ = "complaint"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject_type: Mapped[str] = mapped_column(String(32))
+    subject_id: Mapped[Optional[int]] = mapped_column(Integer)
+    volunteer_id: Mapped[Optional[int]] = mapped_column(ForeignKey("volunteer.id"))
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default=RequestStatus.PENDING)
+    resolution: Mapped[Optional[str]] = mapped_column(Text)
+
+
+# --- Audit ---
+
+
+class AuditEvent(Model):
+    """One state change or full-PII view: who, what, where, before/after (masked)."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_event_region_path_id", "region_path", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_on: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    actor_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"), index=True)
+    actor_name: Mapped[Optional[str]] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    object_type: Mapped[str] = mapped_column(String(32))
+    object_id: Mapped[Optional[int]] = mapped_column(Integer)
+    region_path: Mapped[Optional[str]] = mapped_column(PathString())
+    group_path: Mapped[Optional[str]] = mapped_column(PathString(128), index=True)
+    before_json: Mapped[Optional[str]] = mapped_column(Text)
+    after_json: Mapped[Optional[str]] = mapped_column(Text)
+    request_id: Mapped[Optional[str]] = mapped_column(String(36))
+    ip: Mapped[Optional[str]] = mapped_column(String(45))

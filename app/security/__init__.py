@@ -1,0 +1,1 @@
+"""Security: permission vocabulary, roles as data, scope, PII protection."""

@@ -1,0 +1,66 @@
+"""Permission vocabulary. Views and roles use these names, never raw strings.
+
+Permissions read ``can_<action> on <Resource>``; renaming a view class does not
+change them (Superset/Airflow style: coarse, stable names per resource).
+"""
+
+# --- Resources (class_permission_name of views and APIs) ---
+RESOURCE_REGION = "Region"
+RESOURCE_VOLUNTEER = "Volunteer"
+RESOURCE_VOLUNTEER_GROUP = "VolunteerGroup"
+RESOURCE_MEMBERSHIP = "Membership"
+RESOURCE_PROJECT = "Project"
+RESOURCE_SERVICE_RECORD = "ServiceRecord"
+RESOURCE_HONOR = "Honor"
+RESOURCE_RECORD_BOOK = "RecordBook"  # training and evaluations
+RESOURCE_CERTIFICATE = "Certificate"
+RESOURCE_TRANSFER = "TransferRequest"
+RESOURCE_HELP_REQUEST = "HelpRequest"
+RESOURCE_COMPLAINT = "Complaint"
+RESOURCE_AUDIT_EVENT = "AuditEvent"
+RESOURCE_REPORTS = "Reports"
+RESOURCE_CONSOLE = "Console"
+
+# FAB's own views every signed-in user needs (own profile, own password).
+RESOURCE_FAB_USERINFO = "UserDBModelView"
+RESOURCE_FAB_RESET_MY_PASSWORD = "ResetMyPasswordView"
+RESOURCE_FAB_USERINFO_EDIT = "UserInfoEditView"
+
+# --- Actions (FAB prefixes "can_") ---
+ACTION_READ = "read"
+ACTION_WRITE = "write"
+ACTION_REVIEW = "review"
+ACTION_SUSPEND = "suspend"
+ACTION_APPROVE = "approve"
+ACTION_FLAG = "flag"
+ACTION_VIEW_PII = "view_pii"
+ACTION_JOIN = "join"
+ACTION_SIGN_UP = "sign_up"
+ACTION_APPLY = "apply"
+ACTION_VERIFY = "verify"
+ACTION_MODERATE = "moderate"
+ACTION_CLAIM = "claim"
+ACTION_ACCESS = "access"
+
+READ_WRITE = {
+    "list": ACTION_READ,
+    "show": ACTION_READ,
+    "api_read": ACTION_READ,
+    "get": ACTION_READ,
+    "get_list": ACTION_READ,
+    "info": ACTION_READ,
+    "download": ACTION_READ,
+    "add": ACTION_WRITE,
+    "edit": ACTION_WRITE,
+    "post": ACTION_WRITE,
+    "put": ACTION_WRITE,
+}
+READ_ONLY = {k: v for k, v in READ_WRITE.items() if v == ACTION_READ}
+
+# --- Menus (FAB checks "menu_access on <name>") ---
+MENU_REGION_OVERSIGHT = "Region Oversight"
+MENU_REGIONS = "Regions"
+MENU_USER_CENTER = "User Center"
+MENU_GROUP_ADMIN = "Group Admin"
+MENU_STATISTICS = "Statistics"
+MENU_HONORS = "Honors"

@@ -1,0 +1,1 @@
+"""Domain rules, one module per area. Views call services, never the reverse."""

@@ -1,0 +1,25 @@
+"""The app's exceptions, mapped once: ScopeViolation -> 404, DomainError -> flash / 400.
+
+They subclass werkzeug's HTTP exceptions because FAB's ``@safe`` turns any other
+exception raised in a CRUD hook into a 500.
+"""
+from werkzeug.exceptions import BadRequest, NotFound
+
+
+class ScopeViolation(NotFound):
+    """The object lies outside the current user's scope (answered as 404: no disclosure)."""
+
+
+class DomainError(BadRequest):
+    """A rule refused the operation; ``messages`` are translated, user-facing."""
+
+    def __init__(self, *messages: str):
+        self.messages = [str(m) for m in messages]
+        super().__init__(description="; ".join(self.messages))
+
+    def __str__(self) -> str:
+        return "; ".join(self.messages)
+
+
+class ValidationFailed(DomainError):
+    """Input failed validation; one message per problem."""

@@ -30,7 +30,7 @@ test-fast: $(BIN)/activate translations
 
 babel-extract: $(BIN)/activate
 	$(BIN)/pybabel extract -F translations/babel.cfg -k lazy_gettext -k gettext -k _ -o translations/messages.pot .
-	$(BIN)/pybabel update -i translations/messages.pot -d translations -D messages -l zh --no-fuzzy-matching
+	$(BIN)/pybabel update -i translations/messages.pot -d translations -D messages -l zh --no-fuzzy-matching --ignore-pot-creation-date --ignore-obsolete
 
 clean:
 	rm -rf $(VENV) instance/*.db

@@ -27,6 +27,7 @@ class RegionModelView(ModelView):
     order_columns = ["code", "name", "population"]
     base_order = ("path", "asc")
     page_size = 50
+    formatters_columns = {"parent": lambda v: v or "", "population": lambda v: "" if v is None else v}
     label_columns = {
         "code": _("Division code"), "name": _("Name"), "level": _("Level"),
         "level_label": _("Level"), "parent": _("Parent region"), "population": _("Population"),

@@ -23,7 +23,7 @@ def ensure_user(username: str, password: str, *, first_name: str, last_name: str
         raise DomainError(gettext("Roles are missing: run the bootstrap first."))
     if user is None:
         user = sm.add_user(username, first_name, last_name or "-", email or f"{username}@example.invalid",
-                           role_objs, password)
+                           role_objs, password, commit=False)
         if not user:
             raise DomainError(gettext("Could not create user %(name)s.", name=username))
     else:

@@ -106,3 +106,14 @@ def test_honor__exactly_one_recipient(app, to_volunteer, to_group, ok):
             db.session.flush()
         else:
             _expect_integrity_error(lambda: db.session.add(honor))
+
+
+def test_enrollment__one_row_per_position_and_volunteer(app):
+    from app.models import Enrollment
+
+    with app.app_context():
+        existing = db.session.scalars(select(Enrollment)).first()
+        _expect_integrity_error(lambda: db.session.add(Enrollment(
+            position_id=existing.position_id, project_id=existing.project_id,
+            volunteer_id=existing.volunteer_id, group_path=existing.group_path,
+            region_id=existing.region_id, region_path=existing.region_path, status="pending")))

@@ -1,6 +1,7 @@
 """Settings from the environment, with safe development defaults."""
 import os
 import secrets
+from datetime import timedelta
 
 from flask_appbuilder.const import AUTH_DB
 
@@ -10,6 +11,12 @@ INSTANCE_DIR = os.environ.get("INSTANCE_DIR") or os.path.join(basedir, "instance
 # "production" refuses to start without real secrets; anything else is development.
 ENV = os.environ.get("VC_ENV", "development")
 PRODUCTION = ENV == "production"
+
+
+def _env_flag(name: str, default: bool = False) -> bool:
+    """Read a yes/no setting: 1, true, yes and on (any case) mean yes."""
+    value = os.environ.get(name)
+    return default if value is None else value.strip().lower() in ("1", "true", "yes", "on")
 
 
 def _dev_secret(name: str) -> str | None:
@@ -39,6 +46,44 @@ SQLALCHEMY_TRACK_MODIFICATIONS = False
 
 # Rate-limit storage: in-process memory by default, Redis in production.
 RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+
+# --- Security (app/security/hardening.py) ---
+# HTTPS: redirect http:// to https:// and send HSTS. Leave off when the app is
+# reached over plain HTTP (development, e2e tests); turn on in production.
+FORCE_HTTPS = _env_flag("FORCE_HTTPS")
+# Number of reverse proxies in front of the app that set X-Forwarded-For/-Proto.
+# 0 trusts no header: client addresses are the socket's. Behind one nginx, set 1
+# (a wrong number lets clients fake their address and dodge login throttling).
+TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))
+
+# Login throttling against password guessing: only FAILED logins count, per
+# account (case-insensitive username or email) and per client address, in a
+# moving window. Successful logins never count, so many people behind one NAT
+# address are not locked out by logging in.
+LOGIN_FAILURES_PER_ACCOUNT = int(os.environ.get("LOGIN_FAILURES_PER_ACCOUNT", "5"))
+LOGIN_FAILURES_PER_ADDRESS = int(os.environ.get("LOGIN_FAILURES_PER_ADDRESS", "30"))
+LOGIN_FAILURE_WINDOW_SECONDS = int(os.environ.get("LOGIN_FAILURE_WINDOW_SECONDS", str(15 * 60)))
+# FAB's own limiter stays off: it counts every POST to /login/ (successes too) per
+# address, so a school behind one NAT address would be locked out, and it does not
+# cover the API login. The throttling above replaces it for both.
+AUTH_RATE_LIMITED = False
+
+# Cookies: never readable by scripts, not sent on cross-site POSTs (this also
+# protects REST calls that a session cookie authenticates), HTTPS-only in production.
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = PRODUCTION or FORCE_HTTPS
+REMEMBER_COOKIE_HTTPONLY = True
+REMEMBER_COOKIE_SAMESITE = "Lax"
+REMEMBER_COOKIE_SECURE = PRODUCTION or FORCE_HTTPS
+# Flask refuses a session cookie last written more than this ago: log in again
+# after a working day. The cookie itself ends with the browser session.
+PERMANENT_SESSION_LIFETIME = timedelta(hours=8)
+
+# Swagger UI at /swagger/v1 and the spec at /api/v1/_openapi, both Admin only
+# (FAB's default, False, removes both). FAB 5.3 serves Swagger UI from its own
+# static files and its layout shows no online validator badge: it works offline.
+FAB_API_SWAGGER_UI = True
 
 TIMEZONE = "Asia/Shanghai"
 

@@ -25,7 +25,9 @@ def _check_config(app: Flask) -> None:
 
 def create_app(config_object: str | object = "config", **overrides) -> Flask:
     """Build the portal: config, extensions, AppBuilder, views, CLI commands."""
+    from app.security import hardening
     from app.security.roles import fab_roles
+    from app.services import audit
 
     app = Flask(__name__, instance_path=os.environ.get("INSTANCE_DIR") or None)
     app.config.from_object(config_object)
@@ -38,6 +40,8 @@ def create_app(config_object: str | object = "config", **overrides) -> Flask:
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
     # Before the AppBuilder, so FAB's API blueprints get exempted (FAB-NOTES).
     csrf.init_app(app)
+    hardening.init_app(app)
+    audit.init_app(app)
 
     with app.app_context():
         appbuilder = AppBuilder()
@@ -47,8 +51,9 @@ def create_app(config_object: str | object = "config", **overrides) -> Flask:
         register_views(appbuilder)
         appbuilder.post_init()
 
-    from app import cli, filters
+    from app import cli, errors, filters
 
     cli.register(app)
+    errors.register(app)
     filters.register(app)
     return app

@@ -888,5 +888,6 @@ class _DemoBuilder:
             db.session.add(Honor(
                 title=title, level=HonorLevel.PREFECTURE, awarding_body="开封市文明办",
                 document_no=f"汴文明办〔{awarded_on.year}〕{20 + number}号", awarded_on=awarded_on,
-                region_id=holder.region_id, region_path=holder.region_path, **recipient,
+                region_id=holder.region_id, region_path=holder.region_path,
+                group_path=getattr(holder, "group_path", None), **recipient,
             ))

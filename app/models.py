@@ -230,6 +230,11 @@ class Scoped:
     def region(cls) -> Mapped["Region"]:
         return relationship("Region", foreign_keys=lambda: [cls.region_id])
 
+    @property
+    def region_code(self) -> str:
+        """The code of the row's region, read off its path (no join)."""
+        return self.region_path.rstrip("/").rsplit("/", 1)[-1]
+
 
 # --- Regions ---
 
@@ -595,10 +600,16 @@ class Honor(Scoped, Stamped, Model):
     volunteer_group_id: Mapped[Optional[int]] = mapped_column(
         ForeignKey("volunteer_group.id"), index=True
     )
+    # The recipient group's path, so its admins (and its parents' admins) read it.
+    group_path: Mapped[Optional[str]] = mapped_column(PathString(128), index=True)
     is_withdrawn: Mapped[bool] = mapped_column(Boolean, default=False)
 
     volunteer: Mapped[Optional[Volunteer]] = relationship()
     volunteer_group: Mapped[Optional[VolunteerGroup]] = relationship()
+
+    @property
+    def recipient_name(self) -> str:
+        return self.volunteer.real_name if self.volunteer else self.volunteer_group.name
 
 
 class Training(Scoped, Stamped, Model):

@@ -26,7 +26,7 @@ IS_POSTGRES = DATABASE_URL.startswith("postgresql")
 TEST_CONFIG = {
     "TESTING": True,
     "WTF_CSRF_ENABLED": False,
-    "SECRET_KEY": "test-secret-key",
+    "SECRET_KEY": "test-secret-key-0123456789abcdef0123456789",
     "PII_KEY": "test-pii-key-0123456789abcdef0123456789abcdef",
     # Cheap hashes: scrypt costs ~0.1 s per login.
     "FAB_PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",

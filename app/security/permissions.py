@@ -60,6 +60,11 @@ READ_ONLY = {k: v for k, v in READ_WRITE.items() if v == ACTION_READ}
 # --- Menus (FAB checks "menu_access on <name>") ---
 MENU_REGION_OVERSIGHT = "Region Oversight"
 MENU_REGIONS = "Regions"
+MENU_VOLUNTEERS = "Volunteers"
+MENU_VOLUNTEER_GROUPS = "Volunteer Groups"
+MENU_PROJECTS = "Projects"
+MENU_SERVICE_RECORDS = "Service Records"
+MENU_AUDIT_LOG = "Audit Log"
 MENU_USER_CENTER = "User Center"
 MENU_GROUP_ADMIN = "Group Admin"
 MENU_STATISTICS = "Statistics"

@@ -112,9 +112,11 @@ ROLES: dict[str, list[tuple[str, str]]] = {
 
 # Menu entries each role may see ("menu_access"). Entries appear only once
 # their views are registered, so later issues add pages without touching this.
+_OVERSIGHT = [MENU_REGION_OVERSIGHT, MENU_VOLUNTEERS, MENU_VOLUNTEER_GROUPS, MENU_PROJECTS,
+              MENU_SERVICE_RECORDS, MENU_AUDIT_LOG, MENU_REGIONS]
 MENUS: dict[str, list[str]] = {
-    OFFICER: [MENU_REGION_OVERSIGHT, MENU_REGIONS, MENU_HONORS, MENU_STATISTICS],
-    HONORS_EDITOR: [MENU_REGION_OVERSIGHT, MENU_REGIONS, MENU_HONORS],
+    OFFICER: _OVERSIGHT + [MENU_HONORS, MENU_STATISTICS],
+    HONORS_EDITOR: _OVERSIGHT + [MENU_HONORS],
     GROUP_ADMIN: [MENU_GROUP_ADMIN, MENU_HONORS],
     VOLUNTEER: [MENU_USER_CENTER],
     PUBLIC: [],

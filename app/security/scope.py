@@ -9,9 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import g, has_request_context
-from sqlalchemy import and_, select
+from flask_appbuilder.models.filters import BaseFilter
+from sqlalchemy import and_, exists, false, or_, select, true
 
 from app.extensions import db
+from app.services.errors import ScopeViolation
 
 
 @dataclass(frozen=True)
@@ -19,10 +21,15 @@ class Scope:
     """Everything one user may reach. ``everything`` is the platform admin."""
 
     everything: bool = False
-    region_paths: tuple[str, ...] = ()  # officer / honors-editor bindings
-    honors_paths: tuple[str, ...] = ()  # honors-editor bindings only (prefecture or above)
+    officer_paths: tuple[str, ...] = ()  # officer bindings
+    honors_paths: tuple[str, ...] = ()  # honors-editor bindings (prefecture or above)
     group_paths: tuple[str, ...] = ()  # administered groups; children included
     volunteer_id: int | None = None  # the user's own volunteer record
+
+    @property
+    def region_paths(self) -> tuple[str, ...]:
+        """Regions the user oversees: officer and honors-editor bindings alike."""
+        return tuple(sorted(set(self.officer_paths) | set(self.honors_paths)))
 
     @property
     def is_empty(self) -> bool:
@@ -66,7 +73,7 @@ def scope_for_user(user) -> Scope:
     ).all()
     volunteer_id = db.session.scalar(select(Volunteer.id).where(Volunteer.user_id == user.id))
     return Scope(
-        region_paths=tuple(sorted({path for _, path in bindings})),
+        officer_paths=tuple(sorted(p for kind, p in bindings if kind == BindingKind.OFFICER)),
         honors_paths=tuple(sorted(p for kind, p in bindings if kind == BindingKind.HONORS_EDITOR)),
         group_paths=tuple(sorted(p for p in group_paths if p)),
         volunteer_id=volunteer_id,
@@ -80,3 +87,116 @@ def current_scope() -> Scope:
     if "vc_scope" not in g:
         g.vc_scope = scope_for_user(getattr(g, "user", None))
     return g.vc_scope
+
+
+def _any_under(column, paths) -> list:
+    return [under(column, path) for path in paths]
+
+
+def scope_clause(model, scope: Scope):
+    """SQL predicate: rows of ``model`` inside ``scope``. The one answer to
+    "which rows may this user touch?", used by every filter, service and chart.
+
+    Officers and honors editors reach rows by ``region_path``; group admins by
+    ``group_path`` (their groups and all children); a volunteer reaches their own
+    rows. A few models add a relation: group admins see their groups' members,
+    volunteers see the groups they belong to and the projects they signed up for.
+    """
+    from app.models import AuditEvent, Enrollment, Membership, MembershipStatus, Project, Volunteer, VolunteerGroup
+
+    if scope.everything:
+        return true()
+    if model is AuditEvent:
+        parts = _any_under(AuditEvent.region_path, scope.officer_paths)
+        parts += [and_(AuditEvent.object_type == "honor", under(AuditEvent.region_path, p))
+                  for p in scope.honors_paths]
+        parts += _any_under(AuditEvent.group_path, scope.group_paths)
+        return or_(*parts) if parts else false()
+    parts = []
+    if hasattr(model, "region_path"):
+        parts += _any_under(model.region_path, scope.region_paths)
+    if hasattr(model, "group_path"):
+        parts += _any_under(model.group_path, scope.group_paths)
+    if scope.volunteer_id is not None:
+        if model is Volunteer:
+            parts.append(Volunteer.id == scope.volunteer_id)
+        elif hasattr(model, "volunteer_id"):
+            parts.append(model.volunteer_id == scope.volunteer_id)
+    if model is Volunteer and scope.group_paths:
+        parts.append(exists().where(
+            Membership.volunteer_id == Volunteer.id,
+            Membership.status.in_((MembershipStatus.ACTIVE, MembershipStatus.PENDING)),
+            or_(*_any_under(Membership.group_path, scope.group_paths))))
+    if model is VolunteerGroup and scope.volunteer_id is not None:
+        parts.append(exists().where(
+            Membership.group_id == VolunteerGroup.id, Membership.volunteer_id == scope.volunteer_id,
+            Membership.status == MembershipStatus.ACTIVE))
+    if model is Project and scope.volunteer_id is not None:
+        parts.append(exists().where(
+            Enrollment.project_id == Project.id, Enrollment.volunteer_id == scope.volunteer_id))
+    return or_(*parts) if parts else false()
+
+
+def region_choices_clause(scope: Scope):
+    """SQL predicate for region pickers: the regions the user oversees and below."""
+    from app.models import Region
+
+    if scope.everything:
+        return true()
+    parts = _any_under(Region.path, scope.region_paths)
+    return or_(*parts) if parts else false()
+
+
+class InScope(BaseFilter):
+    """FAB filter: rows the current user may see, for any scoped model.
+
+    Use as ``base_filters = [["id", InScope, None]]``. ``arg_name`` stays None so
+    the REST API does not offer it as a user filter.
+    """
+
+    name = "In scope"
+
+    def apply(self, query, value):
+        return query.filter(scope_clause(self.model, current_scope()))
+
+
+class RegionInScope(BaseFilter):
+    """FAB filter for region dropdowns and search widgets: the user's own regions."""
+
+    name = "Region in scope"
+
+    def apply(self, query, value):
+        return query.filter(region_choices_clause(current_scope()))
+
+
+def is_in_scope(obj, scope: Scope | None = None) -> bool:
+    """True when ``obj`` (a persisted row) lies inside the scope; asks the database,
+    so relations such as membership count exactly as in lists."""
+    scope = scope or current_scope()
+    if scope.everything:
+        return True
+    model = type(obj)
+    return db.session.scalar(
+        select(model.id).where(model.id == obj.id, scope_clause(model, scope))) is not None
+
+
+def ensure_in_scope(obj, scope: Scope | None = None) -> None:
+    """Raise ScopeViolation (answered as 404) unless ``obj`` lies inside the scope."""
+    if obj is None or not is_in_scope(obj, scope):
+        raise ScopeViolation()
+
+
+def ensure_path_in_scope(region_path: str | None, group_path: str | None = None,
+                         scope: Scope | None = None) -> None:
+    """Raise ScopeViolation unless a row written with these paths would be inside the scope.
+
+    Used before a write, so that no write lands outside the writer's scope.
+    """
+    scope = scope or current_scope()
+    if scope.everything:
+        return
+    if any(path_is_under(region_path, p) for p in scope.region_paths):
+        return
+    if group_path and any(path_is_under(group_path, p) for p in scope.group_paths):
+        return
+    raise ScopeViolation()

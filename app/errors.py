@@ -1,0 +1,38 @@
+"""Error pages: translated, in the portal's layout; JSON for the API. Never a bare 500."""
+from flask import current_app, jsonify, render_template, request
+from flask_babel import gettext
+from werkzeug.exceptions import HTTPException
+
+_MESSAGES = {
+    400: lambda: gettext("The request could not be understood. Please check what you entered."),
+    403: lambda: gettext("You do not have permission to do this."),
+    404: lambda: gettext("The page does not exist, or it lies outside your scope."),
+    405: lambda: gettext("This operation is not allowed here."),
+    429: lambda: gettext("Too many requests. Please wait a moment and try again."),
+    500: lambda: gettext("Something went wrong on our side. Please try again later."),
+}
+
+
+def _respond(code: int, detail: str | None = None):
+    message = _MESSAGES.get(code, _MESSAGES[500])()
+    if request.path.startswith("/api/"):
+        return jsonify(message=detail or message), code
+    appbuilder = current_app.appbuilder
+    return render_template("error.html", code=code, message=message, appbuilder=appbuilder,
+                           base_template=appbuilder.base_template), code
+
+
+def register(app) -> None:
+    """Install the handlers on ``app``."""
+
+    @app.errorhandler(HTTPException)
+    def http_error(err):
+        if err.code is None or err.code < 400:
+            return err
+        detail = err.description if err.code == 400 and getattr(err, "messages", None) else None
+        return _respond(err.code, detail)
+
+    @app.errorhandler(Exception)
+    def unexpected(err):
+        app.logger.exception("unhandled error")
+        return _respond(500)

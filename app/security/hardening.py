@@ -1,0 +1,226 @@
+"""Security hardening: login throttling, security headers, cookie settings, proxies.
+
+``init_app`` runs in ``create_app`` after CSRFProtect and before the AppBuilder,
+so its request hooks run after the CSRF check and before FAB's views.
+"""
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+from flask import Flask, current_app, flash, has_request_context, jsonify, redirect, request
+from flask_babel import gettext
+from flask_talisman import Talisman
+from limits import RateLimitItemPerSecond
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+log = logging.getLogger(__name__)
+
+EXTENSION = "vc_login_throttle"
+
+# Content Security Policy. Scripts only from our origin or carrying the
+# per-request nonce (FAB's templates print it from csp_nonce(), which Talisman
+# provides). Inline styles stay allowed: FAB's widgets and Plotly set style=.
+CONTENT_SECURITY_POLICY = {
+    "default-src": "'self'",
+    "script-src": "'self'",
+    "style-src": "'self' 'unsafe-inline'",
+    "img-src": "'self' data:",
+    "font-src": "'self' data:",
+    "object-src": "'none'",
+    "base-uri": "'self'",
+    "frame-ancestors": "'self'",
+    "form-action": "'self'",
+}
+
+
+def init_app(app: Flask) -> None:
+    """Install the hardening on ``app`` (before the AppBuilder)."""
+    _trust_proxies(app)
+    _secure_cookies(app)
+    _security_headers(app)
+    app.extensions[EXTENSION] = LoginThrottle.from_config(app.config)
+    app.before_request(_refuse_throttled_login)
+
+
+# --- Proxies and cookies ---
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Behind ``TRUSTED_PROXIES`` reverse proxies, take the client address and
+    scheme from X-Forwarded-For/-Proto; with 0 (the default) headers are ignored,
+    since a client could otherwise pick any address and dodge login throttling."""
+    hops = int(app.config.get("TRUSTED_PROXIES") or 0)
+    if hops > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
+
+
+def _secure_cookies(app: Flask) -> None:
+    """HTTPS-only cookies whenever the site is served over HTTPS (config.py sets
+    them from the environment; this also covers FORCE_HTTPS given as an override)."""
+    if app.config.get("FORCE_HTTPS") or app.config.get("PRODUCTION"):
+        app.config["SESSION_COOKIE_SECURE"] = True
+        app.config["REMEMBER_COOKIE_SECURE"] = True
+
+
+def _security_headers(app: Flask) -> None:
+    """CSP with a per-request script nonce, nosniff, Referrer-Policy, frame
+    options; HTTPS redirect and HSTS only with FORCE_HTTPS."""
+    force_https = bool(app.config.get("FORCE_HTTPS"))
+    talisman = Talisman(
+        app,
+        force_https=force_https,
+        strict_transport_security=force_https,
+        # The portal may live under a government domain whose other hosts are
+        # still plain HTTP: do not pin them too.
+        strict_transport_security_include_subdomains=False,
+        content_security_policy=CONTENT_SECURITY_POLICY,
+        content_security_policy_nonce_in=["script-src"],
+        referrer_policy="strict-origin-when-cross-origin",
+        x_content_type_options=True,
+        # Cookie flags come from config.py: Talisman would otherwise rewrite them.
+        session_cookie_secure=False,
+        session_cookie_http_only=False,
+        session_cookie_samesite=app.config.get("SESSION_COOKIE_SAMESITE", "Lax"),
+    )
+    # Run Talisman's hooks first: CSRFProtect was installed earlier, and a page
+    # rendered for its 400 (our error page, FAB's layout) needs the nonce too.
+    hooks = app.before_request_funcs.setdefault(None, [])
+    for hook in (talisman._make_nonce, talisman._force_https):
+        hooks.remove(hook)
+        hooks.insert(0, hook)
+
+
+# --- Login throttling ---
+
+
+@dataclass
+class LoginThrottle:
+    """Failed logins per account and per client address, in a moving window.
+
+    Only failures are recorded (``record_failure``, called from the security
+    manager's ``auth_user_db``); ``blocked_for`` says how long a login attempt
+    must wait. Storage comes from ``RATELIMIT_STORAGE_URI``: memory per process
+    by default, Redis shared by every node in production.
+
+    Checking and recording are separate steps, so a burst of parallel guesses may
+    get a few more tries than the limit before the first failures are stored.
+    """
+
+    limiter: MovingWindowRateLimiter
+    per_account: RateLimitItemPerSecond
+    per_address: RateLimitItemPerSecond
+
+    @classmethod
+    def from_config(cls, config) -> "LoginThrottle":
+        window = int(config["LOGIN_FAILURE_WINDOW_SECONDS"])
+        storage = storage_from_string(config.get("RATELIMIT_STORAGE_URI") or "memory://")
+        return cls(
+            limiter=MovingWindowRateLimiter(storage),
+            per_account=RateLimitItemPerSecond(int(config["LOGIN_FAILURES_PER_ACCOUNT"]), window),
+            per_address=RateLimitItemPerSecond(int(config["LOGIN_FAILURES_PER_ADDRESS"]), window),
+        )
+
+    def _keys(self, accounts, address):
+        # Names that differ only in case are one account: count it once.
+        account_keys = dict.fromkeys(_account_key(a) for a in accounts if a)
+        keys = [(self.per_account, "login-failures/account", key) for key in account_keys]
+        if address:
+            keys.append((self.per_address, "login-failures/address", address))
+        return keys
+
+    def blocked_for(self, account: str | None, address: str | None) -> int:
+        """Seconds until a login for ``account`` from ``address`` may be tried; 0 if now."""
+        wait = 0.0
+        for item, *identifiers in self._keys([account], address):
+            if not self.limiter.test(item, *identifiers):
+                reset_at = self.limiter.get_window_stats(item, *identifiers).reset_time
+                wait = max(wait, reset_at - time.time(), 1)
+        return math.ceil(wait)
+
+    def record_failure(self, accounts, address: str | None) -> None:
+        """Count one failed login against each name of the account and the address."""
+        for item, *identifiers in self._keys(accounts, address):
+            self.limiter.hit(item, *identifiers)
+
+    def forget_account(self, accounts) -> None:
+        """After a successful login, the account starts afresh (the address does not:
+        logging into one's own account must not buy more guesses at others)."""
+        for item, *identifiers in self._keys(accounts, None):
+            self.limiter.clear(item, *identifiers)
+
+
+def _account_key(name: str) -> str:
+    """Usernames compare case-insensitively; hashed so storage holds no emails."""
+    return hashlib.sha256(name.strip().casefold().encode()).hexdigest()[:32]
+
+
+def client_address() -> str | None:
+    """The client address that throttling counts: ``request.remote_addr`` (made the
+    real client's by ProxyFix when TRUSTED_PROXIES is set). IPv6 counts per /64,
+    the block one subscriber usually gets."""
+    address = request.remote_addr
+    try:
+        ip = ipaddress.ip_address(address)
+    except (TypeError, ValueError):
+        return address
+    if ip.version == 6:
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+def login_throttle() -> LoginThrottle | None:
+    """This app's throttle, when a request is being served (None in CLI jobs)."""
+    if not has_request_context():
+        return None
+    return current_app.extensions.get(EXTENSION)
+
+
+def _login_endpoints() -> tuple[str, str]:
+    """(HTML login, API login) endpoints of the app's security manager."""
+    sm = current_app.appbuilder.sm
+    return f"{sm.auth_view.endpoint}.login", f"{sm.security_api.__name__}.login"
+
+
+def _submitted_username(is_api: bool) -> str | None:
+    if is_api:
+        payload = request.get_json(silent=True)
+        name = payload.get("username") if isinstance(payload, dict) else None
+    else:
+        name = request.form.get("username")
+    return name if isinstance(name, str) and name.strip() else None
+
+
+def _refuse_throttled_login():
+    """Refuse a login POST while its account or address is blocked, before any
+    password is checked: the form flashes the wait, the API answers 429."""
+    if request.method != "POST" or request.endpoint is None:
+        return None
+    html_login, api_login = _login_endpoints()
+    if request.endpoint not in (html_login, api_login):
+        return None
+    is_api = request.endpoint == api_login
+    username = _submitted_username(is_api)
+    address = client_address()
+    wait = current_app.extensions[EXTENSION].blocked_for(username, address)
+    if not wait:
+        return None
+    log.warning("login refused: too many failures for account %r or address %s", username, address)
+    message = gettext("Too many failed logins. Try again in %(minutes)s minutes.",
+                      minutes=math.ceil(wait / 60))
+    if is_api:
+        response = jsonify(message=message)
+        response.status_code = 429
+    else:
+        flash(message, "danger")
+        response = redirect(request.full_path if request.query_string else request.path)
+    response.headers["Retry-After"] = str(wait)
+    return response

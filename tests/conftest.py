@@ -7,6 +7,7 @@ database named in the URL is only used to create and drop throwaway databases.
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shutil
@@ -116,9 +117,9 @@ def template_db():
     holder.close()
 
 
-@pytest.fixture
-def app(template_db):
-    """A fresh app on its own copy of the template database."""
+@contextlib.contextmanager
+def app_on_copy(template_db):
+    """An app on its own copy of the template database, dropped afterwards."""
     from app.extensions import db
 
     url = template_db.clone()
@@ -128,6 +129,13 @@ def app(template_db):
         db.session.remove()
         db.engine.dispose()
     template_db.drop(url)
+
+
+@pytest.fixture
+def app(template_db):
+    """A fresh app on its own copy of the template database."""
+    with app_on_copy(template_db) as application:
+        yield application
 
 
 @pytest.fixture

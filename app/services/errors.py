@@ -9,6 +9,12 @@ from werkzeug.exceptions import BadRequest, NotFound
 class ScopeViolation(NotFound):
     """The object lies outside the current user's scope (answered as 404: no disclosure)."""
 
+    def __str__(self) -> str:
+        # FAB flashes str(exc) of errors raised in CRUD hooks: say it in the user's words.
+        from flask_babel import gettext
+
+        return gettext("The record does not exist or lies outside your scope.")
+
 
 class DomainError(BadRequest):
     """A rule refused the operation; ``messages`` are translated, user-facing."""

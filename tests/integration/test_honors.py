@@ -129,3 +129,29 @@ def test_add_page__officer_has_no_add(app, client):
     login(client, "kaifeng_officer")
     assert client.get("/honors/add").status_code in (302, 403)
     assert client.get("/honors/list/").status_code == 200
+
+
+def test_add_page__out_of_scope_group_in_url_prefill_is_refused(app, client):
+    zg = _group(app, "410000/410100/")
+    login(client, "kaifeng_honors")
+    before = _count(app)
+    resp = client.post(f"/honors/add?_flt_0_volunteer_group={zg.id}", data=BODY, follow_redirects=True)
+    assert "不在您的管辖范围" in resp.get_data(as_text=True)
+    assert _count(app) == before
+
+
+def test_post_honor__is_audited_and_visible_to_officers_in_scope(app, client):
+    from app.models import AuditEvent
+
+    v = _volunteer(app, "410000/410200/410202/")
+    resp = client.post("/api/v1/honor/", json={**BODY, "volunteer": v.id}, headers=_token(client, "kaifeng_honors"))
+    honor_id = resp.get_json()["id"]
+    with app.app_context():
+        event = db.session.scalar(select(AuditEvent).where(
+            AuditEvent.object_type == "honor", AuditEvent.object_id == honor_id))
+        assert (event.action, event.actor_name, event.region_path) == ("create", "kaifeng_honors", v.region_path)
+    login(client, "longting_officer")
+    assert client.get(f"/audit-log/show/{event.id}").status_code == 200
+    client.get("/logout/")
+    login(client, "shunhe_officer")
+    assert client.get(f"/audit-log/show/{event.id}").status_code == 404

@@ -20,7 +20,7 @@ from app.models import (
     AuditEvent, Enrollment, GroupAdmin, Honor, Membership, Project, RegionBinding, ServiceRecord,
     Volunteer, VolunteerGroup,
 )
-from tests.conftest import login
+from tests.conftest import app_on_copy, login
 
 ACCOUNTS = [a[0] for a in DEMO_ACCOUNTS]
 
@@ -114,15 +114,8 @@ def split_ids(app, username, model):
 @pytest.fixture(scope="module")
 def shared_app(template_db):
     """One app for the read-only checks of this module (they change nothing)."""
-    from tests.conftest import make_app
-
-    url = template_db.clone()
-    application = make_app(url)
-    yield application
-    with application.app_context():
-        db.session.remove()
-        db.engine.dispose()
-    template_db.drop(url)
+    with app_on_copy(template_db) as application:
+        yield application
 
 
 def page_ids(client, route, view_name):
@@ -287,3 +280,35 @@ def test_get_action__is_not_allowed(app):
     login(client, "admin")
     assert client.get("/service-records/action/flag/1").status_code == 405
     assert _flagged_count(app) == 0
+
+
+def test_matrix__covers_every_registered_scoped_view_and_api(shared_app):
+    """A new scoped view or API must be added to RESOURCES (and so to this matrix)."""
+    from flask_appbuilder import ModelRestApi, ModelView
+
+    from app.security.scoped_views import ScopedApiMixin, ScopedViewMixin
+
+    routes = {v[0] for v in RESOURCES.values()}
+    apis = {v[1] for v in RESOURCES.values() if v[1]}
+    for view in shared_app.appbuilder.baseviews:
+        if isinstance(view, ModelView) and view.__module__.startswith("app."):
+            assert isinstance(view, ScopedViewMixin), type(view).__name__
+            if view.route_base != "/regions":
+                assert view.route_base in routes, view.route_base
+                assert view.base_filters, f"{type(view).__name__} has no scope filter"
+        if isinstance(view, ModelRestApi) and view.__module__.startswith("app.") and view.resource_name != "region":
+            assert isinstance(view, ScopedApiMixin) and view.resource_name in apis, view.resource_name
+
+
+@pytest.mark.parametrize("username", [a for a in ACCOUNTS if a != "admin"])
+@pytest.mark.parametrize("url", ["/users/list/", "/roles/list/", "/users/add", "/permissions/list/"])
+def test_fab_user_management__only_admin(shared_app, username, url):
+    client = shared_app.test_client()
+    login(client, username)
+    assert client.get(url).status_code in (302, 403)
+
+
+def test_fab_user_management__admin_reaches_it(shared_app):
+    client = shared_app.test_client()
+    login(client, "admin")
+    assert client.get("/users/list/").status_code == 200

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app app
 PORT ?= 8080
 
-.PHONY: run test test-fast demo translations babel-extract clean
+.PHONY: run test test-fast demo translations babel-extract clean zh
 
 $(BIN)/activate: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -34,3 +34,7 @@ babel-extract: $(BIN)/activate
 
 clean:
 	rm -rf $(VENV) instance/*.db
+
+# Merge new msgids and translations: make zh ZH=/path/to/new.json (serialised with flock).
+zh: $(BIN)/activate
+	flock /tmp/vc-translations.lock sh -c '$(MAKE) -s babel-extract && $(BIN)/python tools/fill_zh.py $(if $(ZH),--from $(ZH)) && $(MAKE) -s translations'

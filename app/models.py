@@ -348,6 +348,11 @@ class Volunteer(Scoped, Stamped, Model):
     reject_reason: Mapped[Optional[str]] = mapped_column(String(255))
     volunteer_no: Mapped[Optional[str]] = mapped_column(String(15), unique=True)
     approved_on: Mapped[Optional[datetime]] = mapped_column(DateTime)
+    # Last review decision (approve, reject or suspend): when and by whom.
+    reviewed_on: Mapped[Optional[datetime]] = mapped_column(DateTime)
+    reviewed_by_fk: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
+    # When the (re)submitted registration entered review; the working-day clock runs from here.
+    submitted_on: Mapped[Optional[datetime]] = mapped_column(DateTime, index=True)
     total_minutes: Mapped[int] = mapped_column(Integer, default=0)
 
     user: Mapped[Optional[User]] = relationship(foreign_keys=[user_id])

@@ -18,6 +18,7 @@ translations; this table only seeds glossary words. The file is written the way
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -166,17 +167,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if work is left")
     parser.add_argument("--po", type=Path, default=PO_PATH)
+    parser.add_argument("--from", dest="sources", type=Path, action="append", default=[],
+                        help="a JSON file {msgid: msgstr} of new translations (after the glossary)")
     args = parser.parse_args(argv)
 
+    table = dict(GLOSSARY)
+    for source in args.sources:
+        table = {**json.loads(source.read_text(encoding="utf-8")), **table}
     catalog = load(args.po)
     if not args.check:
-        filled = fill(catalog)
+        filled = fill(catalog, table)
         dropped = list(catalog.obsolete)
         catalog.obsolete.clear()
         if filled or dropped:
             save(catalog, args.po)
         for msgid in filled:
-            print(f"filled from glossary: {msgid}")
+            print(f"filled: {msgid}")
         for msgid in dropped:
             print(f"dropped obsolete: {msgid}")
 

@@ -98,7 +98,7 @@ def register_volunteer(
         guardian_phone_enc=pii.encrypt(guardian_phone),
         guardian_phone_masked=pii.mask_phone(guardian_phone),
         guardian_consent_on=guardian_consent_on,
-        region_id=region.id, region_path=region.path, status=ReviewStatus.PENDING,
+        region_id=region.id, region_path=region.path, status=ReviewStatus.PENDING, submitted_on=utcnow(),
         total_minutes=0, **profile,
     )
     db.session.add(volunteer)

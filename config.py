@@ -103,3 +103,16 @@ LANGUAGES = {
     "zh_CN": {"flag": "cn", "name": "简体中文"},
     "en": {"flag": "gb", "name": "English"},
 }
+
+# Registration review (注册审核): the city promises a decision in 3 to 5 working
+# days. At the target a pending registration is shown as due, past the limit as overdue.
+REVIEW_TARGET_WORKDAYS = int(os.environ.get("REVIEW_TARGET_WORKDAYS", "3"))
+REVIEW_LIMIT_WORKDAYS = int(os.environ.get("REVIEW_LIMIT_WORKDAYS", "5"))
+
+# Volunteer card (志愿者证): star level from approved hours, one star per threshold reached.
+STAR_LEVEL_HOURS = (100, 300, 600, 1000, 1500)
+
+# Registration (注册志愿者): children younger than this cannot register (DESIGN.md §5).
+VOLUNTEER_MIN_AGE = int(os.environ.get("VOLUNTEER_MIN_AGE", "8"))
+# Accounts one client address may register per hour (the page has no captcha).
+REGISTRATIONS_PER_ADDRESS_PER_HOUR = int(os.environ.get("REGISTRATIONS_PER_ADDRESS_PER_HOUR", "20"))

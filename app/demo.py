@@ -588,7 +588,7 @@ class _DemoBuilder:
             skills=self.rng.choice(SKILLS), political_status=self._political_status(age),
             education=self._education(age), **guardian_fields,
         )
-        volunteer.created_on = registered_at
+        volunteer.created_on = volunteer.submitted_on = registered_at  # the review clock runs from here
         return volunteer
 
     def _birth_date(self, age: int) -> date:

@@ -1,5 +1,5 @@
 """Error pages: translated, in the portal's layout; JSON for the API. Never a bare 500."""
-from flask import current_app, jsonify, render_template, request
+from flask import current_app, g, jsonify, render_template, request
 from flask_babel import gettext
 from werkzeug.exceptions import HTTPException
 
@@ -18,6 +18,12 @@ def _respond(code: int, detail: str | None = None):
     if request.path.startswith("/api/"):
         return jsonify(message=detail or message), code
     appbuilder = current_app.appbuilder
+    if "user" not in g:
+        # Refused before FAB's request hook set it (e.g. a missing CSRF token on a
+        # signed-in POST): the navbar needs it, or the error page itself fails.
+        from flask_login import current_user
+
+        g.user = current_user
     return render_template("error.html", code=code, message=message, appbuilder=appbuilder,
                            base_template=appbuilder.base_template), code
 

@@ -5,7 +5,7 @@ related-field filters); ScopedViewMixin / ScopedApiMixin close the holes FAB
 leaves (actions, page size, sorting, POSTed foreign keys).
 """
 from flask import flash, redirect
-from flask_appbuilder import AppBuilder, ModelRestApi, ModelView
+from flask_appbuilder import AppBuilder, ModelRestApi, ModelView, expose, has_access
 from flask_appbuilder.actions import action
 from flask_babel import gettext, lazy_gettext as _
 from wtforms import StringField
@@ -16,15 +16,22 @@ from app.models import (
     RecruitScope, Region, ReviewStatus, ServiceRecord, Volunteer, VolunteerGroup,
 )
 from app.security.permissions import (
-    ACTION_FLAG, MENU_AUDIT_LOG, MENU_HONORS, MENU_PROJECTS,
+    ACTION_FLAG, ACTION_REVIEW, MENU_AUDIT_LOG, MENU_HOLIDAYS, MENU_HONORS, MENU_PROJECTS,
+    MENU_REGISTRATION_REVIEW,
     MENU_REGION_OVERSIGHT, MENU_REGIONS, MENU_SERVICE_RECORDS, MENU_VOLUNTEER_GROUPS, MENU_VOLUNTEERS,
     READ_ONLY, READ_WRITE, RESOURCE_AUDIT_EVENT, RESOURCE_HONOR, RESOURCE_PROJECT, RESOURCE_REGION,
     RESOURCE_SERVICE_RECORD, RESOURCE_VOLUNTEER, RESOURCE_VOLUNTEER_GROUP,
 )
-from app.security.scope import InScope, RegionInScope
+from app.extensions import db
+from app.security.id_search import VolunteerInterface
+from app.security.permissions import ACTION_VIEW_PII, MENU_MY_PROFILE, MENU_USER_CENTER, MENU_VOLUNTEER_CARD
+from app.security.scope import InRegion, InScope
 from app.security.scoped_views import ScopedApiMixin, ScopedInterface, ScopedViewMixin, scoped_rel_fields
-from app.services import honors, hours
+from app.services import honors, hours, volunteers
 from app.services.clock import to_local
+from app.views_review import HolidayModelView, RegistrationReviewView, review_volunteer_api
+from app.registration import RegistrationView, register_volunteer_api
+from app.security.permissions import ACTION_REGISTER
 
 
 def _label(choices):
@@ -41,7 +48,7 @@ def _hours(minutes):
 
 
 COMMON_LABELS = {
-    "region": _("Region"), "region_code": _("Division code"), "status": _("Review status"),
+    "region": _("Region"), "region_path": _("Region"), "region_code": _("Division code"), "status": _("Review status"),
     "name": _("Name"), "group": _("Volunteer group"), "project": _("Project"),
     "created_on": _("Created on"),
 }
@@ -77,16 +84,19 @@ class RegionModelView(ScopedViewMixin, ModelView):
 
 
 class VolunteerModelView(ScopedViewMixin, ModelView):
-    """Volunteers in scope. Personal data appears only masked."""
+    """Volunteers in scope. Personal data appears only masked; officers may press
+    显示完整证件号 (an audited POST). ID numbers are searched exactly, never partially
+    (app/security/id_search.py)."""
 
-    datamodel = ScopedInterface(Volunteer)
+    datamodel = VolunteerInterface(Volunteer)
     route_base = "/volunteers"
     class_permission_name = RESOURCE_VOLUNTEER
-    method_permission_name = READ_ONLY
-    base_permissions = ["can_read"]
+    method_permission_name = {**READ_ONLY, "pii": ACTION_VIEW_PII}
+    base_permissions = ["can_read", "can_view_pii"]
+    show_template = "volunteers/show.html"
 
     base_filters = [["id", InScope, None]]
-    search_form_query_rel_fields = {"region": [["id", RegionInScope, None]]}
+    custom_search_filters = {"region_path": [InRegion]}
 
     list_title = show_title = _("Volunteers")
     list_columns = ["real_name", "gender", "id_number_masked", "phone_masked", "volunteer_no",
@@ -94,7 +104,7 @@ class VolunteerModelView(ScopedViewMixin, ModelView):
     show_columns = ["real_name", "gender", "birth_date", "id_type", "id_number_masked", "phone_masked",
                     "email", "volunteer_no", "region", "total_minutes", "status", "reject_reason",
                     "guardian_name", "guardian_relation", "guardian_phone_masked", "approved_on"]
-    search_columns = ["real_name", "volunteer_no", "status", "region"]
+    search_columns = ["real_name", "id_blind", "volunteer_no", "status", "region_path"]
     order_columns = ["real_name", "volunteer_no", "total_minutes"]
     base_order = ("id", "desc")
     formatters_columns = {
@@ -108,7 +118,18 @@ class VolunteerModelView(ScopedViewMixin, ModelView):
         "total_minutes": _("Service hours"), "reject_reason": _("Reason"),
         "guardian_name": _("Guardian"), "guardian_relation": _("Guardian relation"),
         "guardian_phone_masked": _("Guardian phone"), "approved_on": _("Approved on"),
+        "id_blind": _("ID number"),
     }
+
+    @expose("/pii/<pk>", methods=["POST"])
+    @has_access
+    def pii(self, pk):
+        """显示完整证件号: one in-scope volunteer's full ID number and phones, audited."""
+        volunteer = self._scoped_item(pk)
+        shown = volunteers.reveal_pii(volunteer, as_officer=True)
+        db.session.commit()
+        return self.render_template("volunteers/pii.html", volunteer=volunteer, shown=shown,
+                                    title=gettext("Show full ID number"))
 
 
 class VolunteerGroupModelView(ScopedViewMixin, ModelView):
@@ -121,15 +142,15 @@ class VolunteerGroupModelView(ScopedViewMixin, ModelView):
     base_permissions = ["can_read"]
 
     base_filters = [["id", InScope, None]]
-    search_form_query_rel_fields = {"region": [["id", RegionInScope, None]],
-                                    **scoped_rel_fields("parent")}
+    search_form_query_rel_fields = scoped_rel_fields("parent")
+    custom_search_filters = {"region_path": [InRegion]}
 
     list_title = show_title = _("Volunteer Groups")
     list_columns = ["name", "group_type", "parent", "region", "join_policy", "contact_name", "status"]
     show_columns = ["name", "group_type", "parent", "region", "join_policy", "contact_name",
                     "contact_phone_masked", "staff_headcount", "credit_code", "description", "status",
                     "approved_on"]
-    search_columns = ["name", "group_type", "status", "region", "parent"]
+    search_columns = ["name", "group_type", "status", "region_path", "parent"]
     order_columns = ["name"]
     base_order = ("id", "asc")
     formatters_columns = {"status": _label(ReviewStatus), "group_type": _label(GroupType),
@@ -153,13 +174,14 @@ class ProjectModelView(ScopedViewMixin, ModelView):
     base_permissions = ["can_read"]
 
     base_filters = [["id", InScope, None]]
-    search_form_query_rel_fields = {"region": [["id", RegionInScope, None]], **scoped_rel_fields("group")}
+    search_form_query_rel_fields = scoped_rel_fields("group")
+    custom_search_filters = {"region_path": [InRegion]}
 
     list_title = show_title = _("Projects")
     list_columns = ["name", "group", "category", "region", "starts_at", "ends_at", "recruit_scope"]
     show_columns = ["name", "group", "category", "region", "address", "starts_at", "ends_at",
                     "recruit_scope", "is_backfill", "risk_notice", "description"]
-    search_columns = ["name", "group", "category", "region", "is_backfill"]
+    search_columns = ["name", "group", "category", "region_path", "is_backfill"]
     order_columns = ["name", "starts_at", "ends_at"]
     base_order = ("id", "desc")
     formatters_columns = {"recruit_scope": _label(RecruitScope), "address": _blank,
@@ -322,6 +344,8 @@ class _ReadOnlyScopedApi(ScopedApiMixin, ModelRestApi):
 
 class VolunteerApi(_ReadOnlyScopedApi):
     resource_name = "volunteer"
+    method_permission_name = {**READ_ONLY, "review": ACTION_REVIEW, "register": ACTION_REGISTER}
+    include_route_methods = _ReadOnlyScopedApi.include_route_methods | {"review", "register"}
     datamodel = ScopedInterface(Volunteer)
     class_permission_name = RESOURCE_VOLUNTEER
     list_columns = show_columns = ["id", "real_name", "gender", "id_number_masked", "phone_masked",
@@ -329,6 +353,9 @@ class VolunteerApi(_ReadOnlyScopedApi):
     list_select_columns = show_select_columns = [c for c in list_columns if c != "region_code"] + ["region_path"]
     order_columns = ["id", "real_name", "volunteer_no"]
     search_columns = ["real_name", "volunteer_no", "status"]
+
+    review = review_volunteer_api  # POST /api/v1/volunteer/<id>/review (app/views_review.py)
+    register = register_volunteer_api  # POST /api/v1/volunteer/ (app/registration.py)
 
 
 class VolunteerGroupApi(_ReadOnlyScopedApi):
@@ -394,6 +421,8 @@ def register_views(appbuilder: AppBuilder) -> None:
     oversight = dict(category=MENU_REGION_OVERSIGHT, category_label=_("Region Oversight"),
                      category_icon="fa-university")
     appbuilder.add_view(VolunteerModelView, MENU_VOLUNTEERS, icon="fa-user", label=_("Volunteers"), **oversight)
+    appbuilder.add_view(RegistrationReviewView, MENU_REGISTRATION_REVIEW, icon="fa-check-square-o",
+                        label=_("Registration Review"), **oversight)
     appbuilder.add_view(VolunteerGroupModelView, MENU_VOLUNTEER_GROUPS, icon="fa-users",
                         label=_("Volunteer Groups"), **oversight)
     appbuilder.add_view(ProjectModelView, MENU_PROJECTS, icon="fa-flag", label=_("Projects"), **oversight)
@@ -401,6 +430,22 @@ def register_views(appbuilder: AppBuilder) -> None:
                         label=_("Service Records"), **oversight)
     appbuilder.add_view(AuditEventModelView, MENU_AUDIT_LOG, icon="fa-history", label=_("Audit Log"), **oversight)
     appbuilder.add_view(RegionModelView, MENU_REGIONS, icon="fa-map-marker", label=_("Regions"), **oversight)
+    appbuilder.add_view(HolidayModelView, MENU_HOLIDAYS, icon="fa-calendar", label=_("Holiday Settings"),
+                        **oversight)
     appbuilder.add_view(HonorModelView, MENU_HONORS, icon="fa-trophy", label=_("Honors"))
+    _register_user_center(appbuilder)
+    appbuilder.add_view_no_menu(RegistrationView)  # 注册志愿者, public; linked from the login page
     for api in (RegionApi, VolunteerApi, VolunteerGroupApi, ProjectApi, ServiceRecordApi, HonorApi):
         appbuilder.add_api(api)
+
+
+def _register_user_center(appbuilder: AppBuilder) -> None:
+    """用户中心: 我的资料 and 志愿者证 for volunteers; the card check is public."""
+    from app.user_center import CardVerifyView, UserCenterView
+
+    user_center = dict(category=MENU_USER_CENTER, category_label=_("User Center"), category_icon="fa-id-card-o")
+    appbuilder.add_view(UserCenterView, MENU_MY_PROFILE, href="/my/profile", icon="fa-user",
+                        label=_("My Profile"), **user_center)
+    appbuilder.add_link(MENU_VOLUNTEER_CARD, href="/my/card", icon="fa-id-card", label=_("Volunteer Card"),
+                        **user_center)
+    appbuilder.add_view_no_menu(CardVerifyView)

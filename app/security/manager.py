@@ -1,4 +1,6 @@
 """The portal's security manager: FAB's, with the app's conventions applied."""
+from types import SimpleNamespace
+
 from flask_appbuilder.security.sqla.manager import SecurityManager
 
 from app.security.hardening import client_address, login_throttle
@@ -13,6 +15,15 @@ class PortalSecurityManager(SecurityManager):
     """
 
     userstatschartview = None
+
+    def is_item_public(self, permission_name, view_name):
+        """Anonymous access follows the Public role's data in FAB_ROLES.
+
+        FAB checks anonymous requests against the Public role's *database* rows
+        only, so roles-as-data would grant the public nothing.
+        """
+        public = SimpleNamespace(name=self.auth_role_public)
+        return self._has_access_builtin_roles(public, permission_name, view_name)
 
     def auth_user_db(self, username, password):
         """FAB's database login (used by the form and the API), counting failures.

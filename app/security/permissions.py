@@ -20,6 +20,7 @@ RESOURCE_COMPLAINT = "Complaint"
 RESOURCE_AUDIT_EVENT = "AuditEvent"
 RESOURCE_REPORTS = "Reports"
 RESOURCE_CONSOLE = "Console"
+RESOURCE_HOLIDAY = "Holiday"  # working-day calendar (节假日设置): Admin only
 
 # FAB's own views every signed-in user needs (own profile, own password).
 RESOURCE_FAB_USERINFO = "UserDBModelView"
@@ -41,6 +42,7 @@ ACTION_VERIFY = "verify"
 ACTION_MODERATE = "moderate"
 ACTION_CLAIM = "claim"
 ACTION_ACCESS = "access"
+ACTION_REGISTER = "register"  # register a volunteer and their account (REST, officers)
 
 READ_WRITE = {
     "list": ACTION_READ,
@@ -66,6 +68,10 @@ MENU_PROJECTS = "Projects"
 MENU_SERVICE_RECORDS = "Service Records"
 MENU_AUDIT_LOG = "Audit Log"
 MENU_USER_CENTER = "User Center"
+MENU_MY_PROFILE = "My Profile"
+MENU_VOLUNTEER_CARD = "Volunteer Card"
 MENU_GROUP_ADMIN = "Group Admin"
 MENU_STATISTICS = "Statistics"
 MENU_HONORS = "Honors"
+MENU_REGISTRATION_REVIEW = "Registration Review"
+MENU_HOLIDAYS = "Holiday Settings"

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from flask import g, has_request_context
 from flask_appbuilder.models.filters import BaseFilter
+from flask_babel import lazy_gettext
 from sqlalchemy import and_, exists, false, or_, select, true
 
 from app.extensions import db
@@ -85,8 +86,27 @@ def current_scope() -> Scope:
     if not has_request_context():
         return EMPTY
     if "vc_scope" not in g:
-        g.vc_scope = scope_for_user(getattr(g, "user", None))
+        user = getattr(g, "user", None)
+        if user is None or not user.is_authenticated:
+            user = _jwt_user()
+        g.vc_scope = scope_for_user(user)
     return g.vc_scope
+
+
+def _jwt_user():
+    """The API caller behind a bearer token, if any.
+
+    FAB's ``@protect`` lets a request through without reading its token when the
+    Public role may do the thing; the scope must still be the caller's own.
+    """
+    from flask_jwt_extended import get_current_user, verify_jwt_in_request
+
+    try:
+        if verify_jwt_in_request(optional=True) is None:
+            return None
+        return get_current_user()
+    except Exception:  # an invalid or expired token reads as anonymous
+        return None
 
 
 def _any_under(column, paths) -> list:
@@ -158,6 +178,35 @@ class InScope(BaseFilter):
 
     def apply(self, query, value):
         return query.filter(scope_clause(self.model, current_scope()))
+
+
+def find_region(value: str, scope: Scope):
+    """The region a user means by a code or an exact name, preferring their own regions."""
+    from app.models import Region
+
+    value = (value or "").strip()
+    if not value:
+        return None
+    match = Region.code == value if value.isdigit() else Region.name == value
+    return db.session.scalars(
+        select(Region).where(match).order_by(region_choices_clause(scope).desc(), Region.level).limit(1)
+    ).first()
+
+
+class InRegion(BaseFilter):
+    """Search filter on a path column: rows in the region given by code or name, and below.
+
+    Replaces a dropdown of every region (thousands of options rendered per page)
+    with one indexed range; the view's scope filter still applies on top.
+    """
+
+    name = lazy_gettext("In region (code or name)")
+
+    def apply(self, query, value):
+        region = find_region(value, current_scope())
+        if region is None:
+            return query.filter(false())
+        return query.filter(under(getattr(self.model, self.column_name), region.path))
 
 
 class RegionInScope(BaseFilter):

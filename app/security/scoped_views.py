@@ -71,6 +71,16 @@ class ScopedViewMixin:
     """
 
     max_page_size = MAX_PAGE_SIZE
+    # {column: [filter classes]} that replace FAB's type-based search filters.
+    custom_search_filters: dict = {}
+
+    def _init_properties(self):
+        super()._init_properties()
+        for column, classes in self.custom_search_filters.items():
+            filters = [cls(column, self.datamodel) for cls in classes]
+            # The search widget reads _search_filters; URL arguments (_flt_*) read _all_filters.
+            self._filters._search_filters[column] = filters
+            self._filters._all_filters[column] = filters
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -28,4 +28,15 @@ class DomainError(BadRequest):
 
 
 class ValidationFailed(DomainError):
-    """Input failed validation; one message per problem."""
+    """Input failed validation; one message per problem.
+
+    ``fields`` optionally maps each bad input field to its messages (forms show
+    them next to the field, the API returns them as ``{"message": {field: [...]}}``);
+    without positional messages, ``messages`` lists every field message.
+    """
+
+    def __init__(self, *messages: str, fields: dict[str, list[str]] | None = None):
+        self.fields = {name: [str(m) for m in msgs] for name, msgs in (fields or {}).items() if msgs}
+        if not messages:
+            messages = tuple(m for msgs in self.fields.values() for m in msgs)
+        super().__init__(*messages)

@@ -103,3 +103,17 @@ def add_subregion(parent: Region, code: str, name: str, population: int | None =
     db.session.add(region)
     db.session.flush()
     return region
+
+
+def child_regions(parent_code: str | None) -> list[Region]:
+    """The regions directly below ``parent_code`` (None: the provinces), by code.
+
+    Feeds the cascading region picker of the registration page.
+    """
+    query = select(Region).order_by(Region.code)
+    if parent_code is None:
+        query = query.where(Region.parent_id.is_(None))
+    else:
+        parent = select(Region.id).where(Region.code == parent_code).scalar_subquery()
+        query = query.where(Region.parent_id == parent)
+    return list(db.session.scalars(query))

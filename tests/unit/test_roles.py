@@ -34,6 +34,11 @@ def test_volunteer_permission__does_not_grant_volunteer_group(app):
 
 @pytest.mark.parametrize("role, perm, resource, expected", [
     (OFFICER, p.ACTION_REVIEW, p.RESOURCE_VOLUNTEER, True),
+    (OFFICER, p.ACTION_REGISTER, p.RESOURCE_VOLUNTEER, True),  # POST /api/v1/volunteer/ in region
+    (OFFICER, p.ACTION_WRITE, p.RESOURCE_VOLUNTEER, False),
+    (GROUP_ADMIN, p.ACTION_REGISTER, p.RESOURCE_VOLUNTEER, False),
+    (VOLUNTEER, p.ACTION_REGISTER, p.RESOURCE_VOLUNTEER, False),
+    (PUBLIC, p.ACTION_REGISTER, p.RESOURCE_VOLUNTEER, False),
     (OFFICER, p.ACTION_WRITE, p.RESOURCE_HONOR, False),  # officers read honors only
     (OFFICER, p.ACTION_WRITE, p.RESOURCE_SERVICE_RECORD, False),  # officers never edit records
     (HONORS_EDITOR, p.ACTION_WRITE, p.RESOURCE_HONOR, True),

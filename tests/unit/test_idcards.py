@@ -2,7 +2,7 @@
 from datetime import date
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.services.errors import ValidationFailed
@@ -60,3 +60,15 @@ def test_parse_resident_id__messages_are_chinese_by_default(app):
 def test_age_on__counts_whole_years():
     assert age_on(date(2010, 6, 1), date(2026, 5, 31)) == 15
     assert age_on(date(2010, 6, 1), date(2026, 6, 1)) == 16
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])  # the app is only read
+@given(order=st.integers(min_value=0, max_value=999),
+       birth=st.dates(min_value=date(1930, 1, 1), max_value=date(2015, 12, 31)))
+def test_parse_resident_id__only_the_computed_check_character_validates(app, order, birth):
+    body = f"410202{birth:%Y%m%d}{order:03d}"
+    with app.test_request_context("/?_l_=en"):
+        assert parse_resident_id(body + mod11_2(body)).birth_date == birth
+        for wrong in set("0123456789X") - {mod11_2(body)}:
+            with pytest.raises(ValidationFailed, match="check digit"):
+                parse_resident_id(body + wrong)

@@ -12,9 +12,8 @@ from flask import abort, current_app, flash, g, jsonify, redirect, request, url_
 from flask_appbuilder import BaseView, expose
 from flask_appbuilder.api import expose as api_expose, protect, safe
 from flask_babel import gettext, lazy_gettext as _
-from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import BooleanField, PasswordField, SelectField, SelectMultipleField, StringField, widgets
+from wtforms import BooleanField, PasswordField, SelectField, StringField
 from limits import RateLimitItemPerHour
 from wtforms.validators import Length
 
@@ -24,7 +23,7 @@ from app.services import regions, volunteers
 from app.security.hardening import client_address, login_throttle
 from app.security.scope import current_scope
 from app.services.errors import DomainError, ScopeViolation, ValidationFailed
-from app.user_center import SERVICE_CATEGORY_LABELS
+from app.user_center import ServiceProfileFields
 
 # Form fields handed to the services, by name (the REST API uses the same names).
 PERSON_FIELDS = ("real_name", "id_type", "id_number", "birth_date", "gender", "email", "mobile",
@@ -53,7 +52,7 @@ def _count_registration() -> None:
         throttle.limiter.hit(_registration_limit(), "registrations/address", client_address() or "-")
 
 
-class RegistrationForm(FlaskForm):
+class RegistrationForm(ServiceProfileFields):
     """The registration form; the service decides what is valid, the form only reads it.
 
     Passwords are ``PasswordField``: a refused form never shows them again.
@@ -71,13 +70,6 @@ class RegistrationForm(FlaskForm):
     email = StringField(_("Email"), validators=[Length(max=120)])
     mobile = StringField(_("Mobile phone"), validators=[Length(max=20)])
     region_code = StringField(_("Home region"), validators=[Length(max=12)])
-    service_categories = SelectMultipleField(
-        _("Service categories"), choices=list(SERVICE_CATEGORY_LABELS.items()),
-        widget=widgets.ListWidget(prefix_label=False), option_widget=widgets.CheckboxInput(),
-        validate_choice=False)
-    skills = StringField(_("Skills"), validators=[Length(max=255)])
-    political_status = StringField(_("Political status"), validators=[Length(max=32)])
-    education = StringField(_("Education"), validators=[Length(max=32)])
     guardian_name = StringField(_("Guardian"), validators=[Length(max=64)])
     guardian_relation = StringField(_("Guardian relation"), validators=[Length(max=32)])
     guardian_phone = StringField(_("Guardian phone"), validators=[Length(max=20)])

@@ -28,12 +28,9 @@ SERVICE_CATEGORY_LABELS = dict(zip(SERVICE_CATEGORIES, (
 )))
 
 
-class ProfileForm(FlaskForm):
-    """我的资料: only the fields a volunteer may change (the service decides what is valid)."""
+class ServiceProfileFields(FlaskForm):
+    """The service data a volunteer gives at registration and edits in 我的资料."""
 
-    email = StringField(_("Email"), validators=[DataRequired(message=_("A valid email address is required.")),
-                                                Length(max=120)])
-    phone = StringField(_("Mobile phone"), validators=[Length(max=20)])
     service_categories = SelectMultipleField(
         _("Service categories"), choices=list(SERVICE_CATEGORY_LABELS.items()),
         widget=widgets.ListWidget(prefix_label=False), option_widget=widgets.CheckboxInput(),
@@ -41,6 +38,14 @@ class ProfileForm(FlaskForm):
     skills = StringField(_("Skills"), validators=[Length(max=255)])
     political_status = StringField(_("Political status"), validators=[Length(max=32)])
     education = StringField(_("Education"), validators=[Length(max=32)])
+
+
+class ProfileForm(ServiceProfileFields):
+    """我的资料: only the fields a volunteer may change (the service decides what is valid)."""
+
+    email = StringField(_("Email"), validators=[DataRequired(message=_("A valid email address is required.")),
+                                                Length(max=120)])
+    phone = StringField(_("Mobile phone"), validators=[Length(max=20)])
     guardian_phone = StringField(_("Guardian phone"), validators=[Length(max=20)])
 
 

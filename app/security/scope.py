@@ -209,15 +209,6 @@ class InRegion(BaseFilter):
         return query.filter(under(getattr(self.model, self.column_name), region.path))
 
 
-class RegionInScope(BaseFilter):
-    """FAB filter for region dropdowns and search widgets: the user's own regions."""
-
-    name = "Region in scope"
-
-    def apply(self, query, value):
-        return query.filter(region_choices_clause(current_scope()))
-
-
 def is_in_scope(obj, scope: Scope | None = None) -> bool:
     """True when ``obj`` (a persisted row) lies inside the scope; asks the database,
     so relations such as membership count exactly as in lists."""

@@ -73,3 +73,13 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
     setattr(item, "rep_" + rep.when, rep)
+
+
+def browser_login(page, live_server, username, password="Demo12345!"):
+    """Log in through the real login form; assert it left the login page."""
+    page.goto(live_server + "/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("input[type=submit], button[type=submit]")
+    page.wait_for_load_state()
+    assert "/login" not in page.url, f"login failed for {username}"

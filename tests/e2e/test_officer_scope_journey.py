@@ -4,6 +4,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Volunteer
+from tests.e2e.conftest import browser_login
 
 
 def _volunteer_ids(app, path):
@@ -15,11 +16,7 @@ def test_longting_officer_sees_only_longting_volunteers(page, live_server, app):
     longting = set(_volunteer_ids(app, "410000/410200/410202/"))
     shunhe = _volunteer_ids(app, "410000/410200/410203/")
 
-    page.goto(live_server + "/login/")
-    page.fill("input[name=username]", "longting_officer")
-    page.fill("input[name=password]", "Demo12345!")
-    page.click("input[type=submit], button[type=submit]")
-    page.wait_for_load_state()
+    browser_login(page, live_server, "longting_officer")
 
     page.get_by_text("区域监管").first.click()
     page.get_by_role("link", name="志愿者").first.click()

@@ -10,6 +10,7 @@ from app.extensions import db
 from app.models import Volunteer
 from app.services.clock import today
 from app.services.idcards import mod11_2
+from tests.e2e.conftest import browser_login
 
 BODY = "41020219880512" + "357"
 GOOD_ID = BODY + mod11_2(BODY)
@@ -25,15 +26,6 @@ def _choose_home(page):
             page.wait_for_function(
                 "n => document.querySelectorAll('.region-selects select').length > n", arg=level + 1)
     assert page.input_value("#region_code") == "410202001001"
-
-
-def _log_in(page, live_server, username, password):
-    page.goto(live_server + "/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    page.click("input[type=submit], button[type=submit]")
-    page.wait_for_load_state()
-    assert "/login" not in page.url
 
 
 def test_visitor_registers_after_fixing_the_check_digit(page, live_server, app):
@@ -69,7 +61,7 @@ def test_visitor_registers_after_fixing_the_check_digit(page, live_server, app):
     # The county officer approves the registration in 注册审核.
     with app.app_context():
         new_id = db.session.scalar(select(Volunteer.id).where(Volunteer.real_name == "周新月"))
-    _log_in(page, live_server, "longting_officer", "Demo12345!")
+    browser_login(page, live_server, "longting_officer")
     page.get_by_text("区域监管").first.click()
     page.get_by_role("link", name="注册审核").first.click()
     page.wait_for_url("**/registration-review/**")
@@ -80,7 +72,7 @@ def test_visitor_registers_after_fixing_the_check_digit(page, live_server, app):
     page.goto(live_server + "/logout/")
 
     # The volunteer shows their card: number and QR.
-    _log_in(page, live_server, "e2e_newbie", "Spring2026abc")
+    browser_login(page, live_server, "e2e_newbie", "Spring2026abc")
     page.get_by_text("用户中心").first.click()
     page.get_by_role("link", name="志愿者证").first.click()
     page.wait_for_load_state()

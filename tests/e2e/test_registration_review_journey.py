@@ -5,6 +5,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Volunteer
+from tests.e2e.conftest import browser_login
 
 
 def _pending(app, path):
@@ -17,11 +18,7 @@ def test_kaifeng_officer_approves_every_pending_registration(page, live_server, 
     pending = _pending(app, "410000/410200/")
     assert pending
 
-    page.goto(live_server + "/login/")
-    page.fill("input[name=username]", "kaifeng_officer")
-    page.fill("input[name=password]", "Demo12345!")
-    page.click("input[type=submit], button[type=submit]")
-    page.wait_for_load_state()
+    browser_login(page, live_server, "kaifeng_officer")
 
     page.get_by_text("区域监管").first.click()
     page.get_by_role("link", name="注册审核").first.click()

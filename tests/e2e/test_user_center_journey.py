@@ -5,6 +5,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import User, Volunteer
 from app.security import pii
+from tests.e2e.conftest import browser_login
 
 
 def _plain_id(app, username):
@@ -16,11 +17,7 @@ def _plain_id(app, username):
 
 def test_volunteer_profile_and_card(page, live_server, app, browser):
     masked, full = _plain_id(app, "vol_longting")
-    page.goto(live_server + "/login/")
-    page.fill("input[name=username]", "vol_longting")
-    page.fill("input[name=password]", "Demo12345!")
-    page.click("input[type=submit], button[type=submit]")
-    page.wait_for_load_state()
+    browser_login(page, live_server, "vol_longting")
 
     page.get_by_text("用户中心").first.click()
     page.locator("a[href='/my/profile']").first.click()

@@ -1,37 +1,31 @@
-"""Portal views and REST APIs: declarative FAB classes, registered by ``register_views``.
+"""Portal pages over scoped models: 区域监管 (officers read their region) and 表彰激励.
 
 Every scoped view declares its scope at the top (``base_filters`` and the
-related-field filters); ScopedViewMixin / ScopedApiMixin close the holes FAB
-leaves (actions, page size, sorting, POSTed foreign keys).
+related-field filters); ScopedViewMixin closes the holes FAB leaves (actions,
+page size, sorting, POSTed foreign keys).
 """
 from flask import flash, redirect
-from flask_appbuilder import AppBuilder, ModelRestApi, ModelView, expose, has_access
+from flask_appbuilder import ModelView, expose, has_access
 from flask_appbuilder.actions import action
 from flask_babel import gettext, lazy_gettext as _
 from wtforms import StringField
 from wtforms.validators import Optional as OptionalValidator
 
+from app.extensions import db
 from app.models import (
     AuditEvent, GroupType, Honor, HonorLevel, JoinPolicy, Project, RecordSource, RecordStatus,
     RecruitScope, Region, ReviewStatus, ServiceRecord, Volunteer, VolunteerGroup,
 )
-from app.security.permissions import (
-    ACTION_FLAG, ACTION_REVIEW, MENU_AUDIT_LOG, MENU_HOLIDAYS, MENU_HONORS, MENU_PROJECTS,
-    MENU_REGISTRATION_REVIEW,
-    MENU_REGION_OVERSIGHT, MENU_REGIONS, MENU_SERVICE_RECORDS, MENU_VOLUNTEER_GROUPS, MENU_VOLUNTEERS,
-    READ_ONLY, READ_WRITE, RESOURCE_AUDIT_EVENT, RESOURCE_HONOR, RESOURCE_PROJECT, RESOURCE_REGION,
-    RESOURCE_SERVICE_RECORD, RESOURCE_VOLUNTEER, RESOURCE_VOLUNTEER_GROUP,
-)
-from app.extensions import db
 from app.security.id_search import VolunteerInterface
-from app.security.permissions import ACTION_VIEW_PII, MENU_MY_PROFILE, MENU_USER_CENTER, MENU_VOLUNTEER_CARD
+from app.security.permissions import (
+    ACTION_FLAG, ACTION_VIEW_PII, READ_ONLY, READ_WRITE, RESOURCE_AUDIT_EVENT, RESOURCE_HONOR,
+    RESOURCE_PROJECT, RESOURCE_REGION, RESOURCE_SERVICE_RECORD, RESOURCE_VOLUNTEER,
+    RESOURCE_VOLUNTEER_GROUP,
+)
 from app.security.scope import InRegion, InScope
-from app.security.scoped_views import ScopedApiMixin, ScopedInterface, ScopedViewMixin, scoped_rel_fields
+from app.security.scoped_views import ScopedInterface, ScopedViewMixin, scoped_rel_fields
 from app.services import honors, hours, volunteers
 from app.services.clock import to_local
-from app.views_review import HolidayModelView, RegistrationReviewView, review_volunteer_api
-from app.registration import RegistrationView, register_volunteer_api
-from app.security.permissions import ACTION_REGISTER
 
 
 def _label(choices):
@@ -323,129 +317,3 @@ class HonorModelView(ScopedViewMixin, ModelView):
         honors.update_honor(item)
 
 
-# --- REST API (/api/v1/<resource>/) ---
-
-
-class RegionApi(ModelRestApi):
-    resource_name = "region"
-    datamodel = ScopedInterface(Region)
-    class_permission_name = RESOURCE_REGION
-    method_permission_name = READ_ONLY
-    include_route_methods = {"get", "get_list", "info"}
-    list_columns = show_columns = ["id", "code", "name", "level", "population", "parent.code"]
-    order_columns = ["code", "name"]
-    search_columns = ["code", "name", "level"]
-
-
-class _ReadOnlyScopedApi(ScopedApiMixin, ModelRestApi):
-    method_permission_name = READ_ONLY
-    include_route_methods = {"get", "get_list", "info"}
-
-
-class VolunteerApi(_ReadOnlyScopedApi):
-    resource_name = "volunteer"
-    method_permission_name = {**READ_ONLY, "review": ACTION_REVIEW, "register": ACTION_REGISTER}
-    include_route_methods = _ReadOnlyScopedApi.include_route_methods | {"review", "register"}
-    datamodel = ScopedInterface(Volunteer)
-    class_permission_name = RESOURCE_VOLUNTEER
-    list_columns = show_columns = ["id", "real_name", "gender", "id_number_masked", "phone_masked",
-                                   "volunteer_no", "status", "total_minutes", "region_code"]
-    list_select_columns = show_select_columns = [c for c in list_columns if c != "region_code"] + ["region_path"]
-    order_columns = ["id", "real_name", "volunteer_no"]
-    search_columns = ["real_name", "volunteer_no", "status"]
-
-    review = review_volunteer_api  # POST /api/v1/volunteer/<id>/review (app/views_review.py)
-    register = register_volunteer_api  # POST /api/v1/volunteer/ (app/registration.py)
-
-
-class VolunteerGroupApi(_ReadOnlyScopedApi):
-    resource_name = "volunteer_group"
-    datamodel = ScopedInterface(VolunteerGroup)
-    class_permission_name = RESOURCE_VOLUNTEER_GROUP
-    list_columns = show_columns = ["id", "name", "group_type", "parent.name", "join_policy", "status",
-                                   "contact_name", "contact_phone_masked", "region_code"]
-    list_select_columns = show_select_columns = [c for c in list_columns if c != "region_code"] + ["region_path"]
-    order_columns = ["id", "name"]
-    search_columns = ["name", "group_type", "status"]
-
-
-class ProjectApi(_ReadOnlyScopedApi):
-    resource_name = "project"
-    datamodel = ScopedInterface(Project)
-    class_permission_name = RESOURCE_PROJECT
-    list_columns = show_columns = ["id", "name", "group.name", "category", "starts_at", "ends_at",
-                                   "recruit_scope", "is_backfill", "region_code"]
-    list_select_columns = show_select_columns = [c for c in list_columns if c != "region_code"] + ["region_path"]
-    order_columns = ["id", "name", "starts_at"]
-    search_columns = ["name", "category", "group"]
-
-
-class ServiceRecordApi(_ReadOnlyScopedApi):
-    resource_name = "service_record"
-    datamodel = ScopedInterface(ServiceRecord)
-    class_permission_name = RESOURCE_SERVICE_RECORD
-    list_columns = show_columns = ["id", "volunteer_name", "volunteer_no", "project.name", "group.name",
-                                   "served_on", "minutes", "source", "status", "is_flagged", "region_code"]
-    list_select_columns = show_select_columns = [c for c in list_columns if c != "region_code"] + ["region_path"]
-    order_columns = ["id", "served_on"]
-    search_columns = ["volunteer_no", "served_on", "status", "project", "group"]
-
-
-class HonorApi(ScopedApiMixin, ModelRestApi):
-    resource_name = "honor"
-    datamodel = ScopedInterface(Honor)
-    class_permission_name = RESOURCE_HONOR
-    method_permission_name = READ_WRITE
-    include_route_methods = {"get", "get_list", "info", "post", "put"}
-    list_columns = show_columns = ["id", "title", "level", "awarding_body", "document_no", "awarded_on",
-                                   "volunteer.real_name", "volunteer_group.name", "is_withdrawn", "region_code"]
-    list_select_columns = show_select_columns = [c for c in list_columns if c != "region_code"] + ["region_path"]
-    add_columns = ["title", "level", "awarded_on", "awarding_body", "document_no", "volunteer",
-                   "volunteer_group"]
-    edit_columns = ["title", "level", "awarded_on", "awarding_body", "document_no", "is_withdrawn"]
-    add_query_rel_fields = scoped_rel_fields("volunteer", "volunteer_group")
-    order_columns = ["id", "awarded_on"]
-    search_columns = ["title", "level", "awarded_on"]
-
-    def pre_add(self, item):
-        self._call_service(
-            lambda honor: honors.award_honor(honor, volunteer=honor.volunteer, group=honor.volunteer_group),
-            item)
-
-    def pre_update(self, item):
-        self._call_service(honors.update_honor, item)
-
-
-def register_views(appbuilder: AppBuilder) -> None:
-    """Add every portal view, its menu entry and the REST APIs."""
-    oversight = dict(category=MENU_REGION_OVERSIGHT, category_label=_("Region Oversight"),
-                     category_icon="fa-university")
-    appbuilder.add_view(VolunteerModelView, MENU_VOLUNTEERS, icon="fa-user", label=_("Volunteers"), **oversight)
-    appbuilder.add_view(RegistrationReviewView, MENU_REGISTRATION_REVIEW, icon="fa-check-square-o",
-                        label=_("Registration Review"), **oversight)
-    appbuilder.add_view(VolunteerGroupModelView, MENU_VOLUNTEER_GROUPS, icon="fa-users",
-                        label=_("Volunteer Groups"), **oversight)
-    appbuilder.add_view(ProjectModelView, MENU_PROJECTS, icon="fa-flag", label=_("Projects"), **oversight)
-    appbuilder.add_view(ServiceRecordModelView, MENU_SERVICE_RECORDS, icon="fa-clock-o",
-                        label=_("Service Records"), **oversight)
-    appbuilder.add_view(AuditEventModelView, MENU_AUDIT_LOG, icon="fa-history", label=_("Audit Log"), **oversight)
-    appbuilder.add_view(RegionModelView, MENU_REGIONS, icon="fa-map-marker", label=_("Regions"), **oversight)
-    appbuilder.add_view(HolidayModelView, MENU_HOLIDAYS, icon="fa-calendar", label=_("Holiday Settings"),
-                        **oversight)
-    appbuilder.add_view(HonorModelView, MENU_HONORS, icon="fa-trophy", label=_("Honors"))
-    _register_user_center(appbuilder)
-    appbuilder.add_view_no_menu(RegistrationView)  # 注册志愿者, public; linked from the login page
-    for api in (RegionApi, VolunteerApi, VolunteerGroupApi, ProjectApi, ServiceRecordApi, HonorApi):
-        appbuilder.add_api(api)
-
-
-def _register_user_center(appbuilder: AppBuilder) -> None:
-    """用户中心: 我的资料 and 志愿者证 for volunteers; the card check is public."""
-    from app.user_center import CardVerifyView, UserCenterView
-
-    user_center = dict(category=MENU_USER_CENTER, category_label=_("User Center"), category_icon="fa-id-card-o")
-    appbuilder.add_view(UserCenterView, MENU_MY_PROFILE, href="/my/profile", icon="fa-user",
-                        label=_("My Profile"), **user_center)
-    appbuilder.add_link(MENU_VOLUNTEER_CARD, href="/my/card", icon="fa-id-card", label=_("Volunteer Card"),
-                        **user_center)
-    appbuilder.add_view_no_menu(CardVerifyView)

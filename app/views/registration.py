@@ -23,7 +23,7 @@ from app.services import regions, volunteers
 from app.security.hardening import client_address, login_throttle
 from app.security.scope import current_scope
 from app.services.errors import DomainError, ScopeViolation, ValidationFailed
-from app.user_center import ServiceProfileFields
+from app.views.user_center import ServiceProfileFields
 
 # Form fields handed to the services, by name (the REST API uses the same names).
 PERSON_FIELDS = ("real_name", "id_type", "id_number", "birth_date", "gender", "email", "mobile",
@@ -268,4 +268,4 @@ def register(self):  # named as VolunteerApi's attribute: @protect maps permissi
     return self.response(201, id=volunteer.id)
 
 
-register_volunteer_api = register  # VolunteerApi.register (app/views.py)
+register_volunteer_api = register  # VolunteerApi.register (app/views/api.py)

@@ -56,7 +56,7 @@ from app.models import (
 from app.security import pii
 from app.security.bootstrap import bootstrap_security
 from app.security.roles import ADMIN, GROUP_ADMIN, HONORS_EDITOR, OFFICER, VOLUNTEER
-from app.services import accounts, regions, volunteers
+from app.services import accounts, groups, regions, volunteers
 from app.services.clock import to_local, to_utc, today, utcnow
 from app.services.idcards import age_on, mod11_2
 
@@ -484,7 +484,8 @@ class _DemoBuilder:
             join_policy=spec.join_policy,
             join_password_hash=(generate_password_hash(TEAM_PASSWORD)
                                 if spec.join_policy == JoinPolicy.PASSWORD else None),
-            join_token=secrets.token_urlsafe(16), description=spec.description,
+            join_token=groups.new_join_token(), name_pinyin=groups.name_pinyin(spec.name),
+            description=spec.description,
             status=ReviewStatus.APPROVED, approved_on=approved_on,
             created_on=approved_on - timedelta(days=3),
         )
@@ -686,6 +687,7 @@ class _DemoBuilder:
         membership = Membership(
             group_id=group.id, volunteer_id=volunteer.id, group_path=group.group_path,
             region_id=group.region_id, region_path=group.region_path, status=status, origin=origin,
+            volunteer_name=volunteer.real_name, volunteer_no=volunteer.volunteer_no,
         )
         if status == MembershipStatus.ACTIVE:
             joined = volunteer.approved_on + timedelta(days=self.rng.randint(1, 30), hours=1)
@@ -754,14 +756,14 @@ class _DemoBuilder:
         when = _enrolled_at(project)
         pool = [v for v in self._approved() if v.approved_on <= when]
         if project.recruit_scope == RecruitScope.MEMBERS_ONLY:
-            groups = [project.group_id]
+            group_ids = [project.group_id]
         elif project.is_backfill:
-            groups = [g.id for g in self._teams() if g.group_path.startswith(project.group_path)]
+            group_ids = [g.id for g in self._teams() if g.group_path.startswith(project.group_path)]
         else:
             county = _county_path(project.region_path)
             return [v for v in pool if v.region_path.startswith(county)]
         return [v for v in pool
-                if any(self.member_of[g].get(v.id, datetime.max) <= when for g in groups)]
+                if any(self.member_of[g].get(v.id, datetime.max) <= when for g in group_ids)]
 
     def _fits(self, position: Position, volunteer: Volunteer) -> bool:
         """The position's age limits, and minors only where they are allowed."""

@@ -127,6 +127,11 @@ class MembershipStatus(Choices):
     LEFT = "left"
     REMOVED = "removed"
 
+    @classmethod
+    def _labels(cls):
+        return {"pending": _("Pending"), "active": _("Member"), "rejected": _("Rejected"),
+                "left": _("Left"), "removed": _("Removed")}
+
 
 class MembershipOrigin(Choices):
     SELF_JOIN = "self_join"
@@ -135,6 +140,12 @@ class MembershipOrigin(Choices):
     ADMIN_ADDED = "admin_added"
     INVITATION = "invitation"
     QR = "qr"
+
+    @classmethod
+    def _labels(cls):
+        return {"self_join": _("Joined"), "request": _("Approved request"),
+                "password": _("Join password"), "admin_added": _("Added by the group"),
+                "invitation": _("Invitation"), "qr": _("Group card QR code")}
 
 
 class RecruitScope(Choices):
@@ -404,10 +415,16 @@ class VolunteerGroup(Scoped, Stamped, Model):
     join_policy: Mapped[str] = mapped_column(String(16), default=JoinPolicy.VERIFY)
     join_password_hash: Mapped[Optional[str]] = mapped_column(String(256))
     join_token: Mapped[Optional[str]] = mapped_column(String(64), unique=True)
+    # Pinyin initials and full pinyin of the name ("ltqzyfwzd longtingquzhiyuanfuwuzongdui"),
+    # so 参加更多团体 finds a group by either; set by services.groups from the name.
+    name_pinyin: Mapped[Optional[str]] = mapped_column(String(400))
     description: Mapped[Optional[str]] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default=ReviewStatus.PENDING, index=True)
     reject_reason: Mapped[Optional[str]] = mapped_column(String(255))
     approved_on: Mapped[Optional[datetime]] = mapped_column(DateTime)
+    # Last review decision: when and by whom (a parent group's admin, or an officer for a root group).
+    reviewed_on: Mapped[Optional[datetime]] = mapped_column(DateTime)
+    reviewed_by_fk: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
 
     parent: Mapped[Optional["VolunteerGroup"]] = relationship(remote_side=[id])
 
@@ -419,18 +436,47 @@ class Membership(Scoped, Stamped, Model):
     """A volunteer's place in a group; ``region_path``/``group_path`` are the group's."""
 
     __tablename__ = "membership"
-    __table_args__ = (UniqueConstraint("group_id", "volunteer_id"),)
+    __table_args__ = (
+        UniqueConstraint("group_id", "volunteer_id"),
+        Index("ix_membership_group_status_id", "group_id", "status", "id"),
+        Index("ix_membership_volunteer_status", "volunteer_id", "status"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     group_id: Mapped[int] = mapped_column(ForeignKey("volunteer_group.id"), index=True)
     volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteer.id"), index=True)
+    # Copied from the volunteer (approved, so fixed), so the roster searches them by index.
+    volunteer_name: Mapped[Optional[str]] = mapped_column(String(64), index=True)
+    volunteer_no: Mapped[Optional[str]] = mapped_column(String(15), index=True)
     group_path: Mapped[str] = mapped_column(PathString(128), index=True)
     status: Mapped[str] = mapped_column(String(16), default=MembershipStatus.PENDING)
     origin: Mapped[str] = mapped_column(String(16))
     decided_on: Mapped[Optional[datetime]] = mapped_column(DateTime)
+    decided_by_fk: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
+    reason: Mapped[Optional[str]] = mapped_column(String(255))  # why a request was rejected
 
     group: Mapped[VolunteerGroup] = relationship()
     volunteer: Mapped[Volunteer] = relationship()
+
+
+class RosterImport(Scoped, Stamped, Model):
+    """One Excel upload to a group's roster (我的成员 → 导入): the checked rows, kept
+    until the admin applies the valid ones. Rows hold masked ID numbers and the
+    matched volunteer id, never a full ID number."""
+
+    __tablename__ = "roster_import"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("volunteer_group.id"), index=True)
+    group_path: Mapped[str] = mapped_column(PathString(128), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    rows_json: Mapped[str] = mapped_column(Text)
+    total_rows: Mapped[int] = mapped_column(Integer, default=0)
+    valid_rows: Mapped[int] = mapped_column(Integer, default=0)
+    applied_on: Mapped[Optional[datetime]] = mapped_column(DateTime)
+    applied_count: Mapped[Optional[int]] = mapped_column(Integer)
+
+    group: Mapped[VolunteerGroup] = relationship()
 
 
 # --- Projects, positions, enrollments ---

@@ -1,14 +1,15 @@
 """Portal views and REST APIs, registered by ``register_views``.
 
 One module per area: oversight (区域监管 and 表彰激励), registration (注册志愿者),
-review (注册审核), user_center (用户中心), api (REST).
+review (注册审核), user_center (用户中心), groups (团体注册, group review, 团体信息),
+memberships (我的团体, joining, 入团审核), roster (我的成员), api (REST).
 """
 from flask_appbuilder import AppBuilder
 from flask_babel import lazy_gettext as _
 
 from app.security.permissions import (
-    MENU_AUDIT_LOG, MENU_HOLIDAYS, MENU_HONORS, MENU_MY_PROFILE, MENU_PROJECTS, MENU_REGION_OVERSIGHT,
-    MENU_REGIONS, MENU_REGISTRATION_REVIEW, MENU_SERVICE_RECORDS, MENU_USER_CENTER, MENU_VOLUNTEER_CARD,
+    MENU_AUDIT_LOG, MENU_HOLIDAYS, MENU_HONORS, MENU_MY_PROFILE, MENU_PROJECTS,
+    MENU_REGIONS, MENU_REGISTRATION_REVIEW, MENU_SERVICE_RECORDS, MENU_VOLUNTEER_CARD,
     MENU_VOLUNTEER_GROUPS, MENU_VOLUNTEERS,
 )
 from app.views.api import (
@@ -18,14 +19,14 @@ from app.views.oversight import (
     AuditEventModelView, HonorModelView, ProjectModelView, RegionModelView, ServiceRecordModelView,
     VolunteerGroupModelView, VolunteerModelView,
 )
+from app.views import groups, memberships, menus, roster
 from app.views.registration import RegistrationView
 from app.views.review import HolidayModelView, RegistrationReviewView
 
 
 def register_views(appbuilder: AppBuilder) -> None:
     """Add every portal view, its menu entry and the REST APIs."""
-    oversight = dict(category=MENU_REGION_OVERSIGHT, category_label=_("Region Oversight"),
-                     category_icon="fa-university")
+    oversight = menus.REGION_OVERSIGHT
     appbuilder.add_view(VolunteerModelView, MENU_VOLUNTEERS, icon="fa-user", label=_("Volunteers"), **oversight)
     appbuilder.add_view(RegistrationReviewView, MENU_REGISTRATION_REVIEW, icon="fa-check-square-o",
                         label=_("Registration Review"), **oversight)
@@ -40,6 +41,9 @@ def register_views(appbuilder: AppBuilder) -> None:
                         **oversight)
     appbuilder.add_view(HonorModelView, MENU_HONORS, icon="fa-trophy", label=_("Honors"))
     _register_user_center(appbuilder)
+    groups.register(appbuilder)
+    memberships.register(appbuilder)
+    roster.register(appbuilder)
     appbuilder.add_view_no_menu(RegistrationView)  # 注册志愿者, public; linked from the login page
     for api in (RegionApi, VolunteerApi, VolunteerGroupApi, ProjectApi, ServiceRecordApi, HonorApi):
         appbuilder.add_api(api)
@@ -49,7 +53,7 @@ def _register_user_center(appbuilder: AppBuilder) -> None:
     """用户中心: 我的资料 and 志愿者证 for volunteers; the card check is public."""
     from app.views.user_center import CardVerifyView, UserCenterView
 
-    user_center = dict(category=MENU_USER_CENTER, category_label=_("User Center"), category_icon="fa-id-card-o")
+    user_center = menus.USER_CENTER
     appbuilder.add_view(UserCenterView, MENU_MY_PROFILE, href="/my/profile", icon="fa-user",
                         label=_("My Profile"), **user_center)
     appbuilder.add_link(MENU_VOLUNTEER_CARD, href="/my/card", icon="fa-id-card", label=_("Volunteer Card"),

@@ -33,6 +33,15 @@ class Scope:
         return tuple(sorted(set(self.officer_paths) | set(self.honors_paths)))
 
     @property
+    def group_ids(self) -> frozenset[int]:
+        """Ids of the groups the user administers directly (the last id of each path).
+
+        Children are *read* through ``group_paths``; changes to a group's roster,
+        requests and settings belong to its own admins only.
+        """
+        return frozenset(int(p.rstrip("/").rsplit("/", 1)[-1]) for p in self.group_paths)
+
+    @property
     def is_empty(self) -> bool:
         return not (self.everything or self.region_paths or self.group_paths or self.volunteer_id)
 
@@ -223,6 +232,14 @@ def is_in_scope(obj, scope: Scope | None = None) -> bool:
 def ensure_in_scope(obj, scope: Scope | None = None) -> None:
     """Raise ScopeViolation (answered as 404) unless ``obj`` lies inside the scope."""
     if obj is None or not is_in_scope(obj, scope):
+        raise ScopeViolation()
+
+
+def ensure_administers(group, scope: Scope | None = None) -> None:
+    """Raise ScopeViolation unless the user administers ``group`` itself (not only a
+    parent of it) or is the platform admin."""
+    scope = scope or current_scope()
+    if group is None or not (scope.everything or group.id in scope.group_ids):
         raise ScopeViolation()
 
 

@@ -116,3 +116,22 @@ STAR_LEVEL_HOURS = (100, 300, 600, 1000, 1500)
 VOLUNTEER_MIN_AGE = int(os.environ.get("VOLUNTEER_MIN_AGE", "8"))
 # Accounts one client address may register per hour (the page has no captcha).
 REGISTRATIONS_PER_ADDRESS_PER_HOUR = int(os.environ.get("REGISTRATIONS_PER_ADDRESS_PER_HOUR", "20"))
+
+# Group naming rules (团体注册), per city: groups registered in ``region`` or below must
+# follow them. A county corps (county_corps) ends in one of ``corps_suffixes`` and takes
+# the group named ``federation`` as its parent; every other type but federations ends
+# in one of ``team_suffixes`` and takes the county corps of its county as parent. Groups
+# outside every rule's region are not checked. The environment variable of the same
+# name may hold a JSON list of rules that replaces these.
+GROUP_NAMING_RULES = [
+    {
+        "region": "410200",  # 开封市 (汴文明办〔2016〕47号文)
+        "federation": "开封市志愿服务联合会",
+        "corps_suffixes": ["县志愿服务总队", "区志愿服务总队"],
+        "team_suffixes": ["志愿服务队"],
+    },
+]
+if os.environ.get("GROUP_NAMING_RULES"):
+    import json
+
+    GROUP_NAMING_RULES = json.loads(os.environ["GROUP_NAMING_RULES"])

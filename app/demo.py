@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 import flask_migrate
+from flask import current_app
 from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
 
@@ -58,7 +59,7 @@ from app.security.bootstrap import bootstrap_security
 from app.security.roles import ADMIN, GROUP_ADMIN, HONORS_EDITOR, OFFICER, VOLUNTEER
 from app.services import accounts, groups, regions, volunteers
 from app.services.clock import to_local, to_utc, today, utcnow
-from app.services.idcards import age_on, mod11_2
+from app.services.idcards import age_on, credit_code_check_char, mod11_2
 
 DEMO_PASSWORD = "Demo12345!"
 SEED = 2026
@@ -129,6 +130,9 @@ QINGPING_TEAM = "清平街道社区志愿服务队"
 TIETA_TEAM = "铁塔街道社区志愿服务队"
 SCHOOL_TEAM = "顺河区第一中学志愿服务队"
 TEAM_PASSWORD = "123456"
+# Registrations awaiting review (团体注册 → 下级团体审核 / 团体审核), made through the service.
+BEIDAOMEN_TEAM = "龙亭区北道门社区志愿服务队"
+YOUTH_ASSOCIATION = "开封市青年志愿者协会"
 
 GROUPS = (
     GroupSpec(HENAN_FEDERATION, None, "410000", GroupType.FEDERATION, JoinPolicy.CLOSED,
@@ -302,8 +306,14 @@ _ACCOUNTS = (
                 LONGTING_CORPS, group=LONGTING_CORPS),
     DemoAccount("longting_team_admin", GROUP_ADMIN, BEISHUDIAN_TEAM, "何淑芬", BEISHUDIAN_TEAM,
                 group=BEISHUDIAN_TEAM),
+    DemoAccount("culture_team_admin", GROUP_ADMIN, CULTURE_CENTRE_TEAM, "韩雪梅", CULTURE_CENTRE_TEAM,
+                group=CULTURE_CENTRE_TEAM),
     DemoAccount("shunhe_team_admin", GROUP_ADMIN, QINGPING_TEAM, "白玉兰", QINGPING_TEAM,
                 group=QINGPING_TEAM),
+    DemoAccount("beidaomen_admin", GROUP_ADMIN, f"{BEIDAOMEN_TEAM} (pending: {LONGTING_CORPS} reviews it)",
+                BEIDAOMEN_TEAM, "-", group=BEIDAOMEN_TEAM),
+    DemoAccount("kfyouth_admin", GROUP_ADMIN, f"{YOUTH_ASSOCIATION} (pending root group: 开封市 officers review it)",
+                YOUTH_ASSOCIATION, "-", group=YOUTH_ASSOCIATION),
     *(DemoAccount(v.username, VOLUNTEER, f"own record: {v.real_name}, age {v.age}, {v.home}",
                   v.real_name, "志愿者") for v in NAMED_VOLUNTEERS),
 )
@@ -329,6 +339,7 @@ def load_demo() -> str:
     seeded_before = _already_seeded()
     if not seeded_before:
         _DemoBuilder().build()
+    _ensure_pending_groups()
     _ensure_accounts()
     db.session.commit()
     return _summary(seeded_before)
@@ -352,6 +363,26 @@ def _summary(seeded_before: bool) -> str:
             f"{count(Volunteer)} volunteers, {count(Project)} projects, "
             f"{count(ServiceRecord)} service records ({approved_minutes / 60:.0f} approved hours); "
             f"{len(_ACCOUNTS)} demo accounts, password {DEMO_PASSWORD}")
+
+
+def _ensure_pending_groups() -> None:
+    """Register, once, a pending team under 龙亭区志愿服务总队 and a pending root group in
+    开封市 through the 团体注册 service, each with its first admin account."""
+    registrations = (
+        dict(name=BEIDAOMEN_TEAM, username="beidaomen_admin", parent_name=LONGTING_CORPS, region_code=LONGTING,
+             group_type=GroupType.COMMUNITY, is_legal_person=False, contact_name="钱桂兰",
+             contact_phone="13837812345", description="北道门社区的邻里守望与文明劝导。"),
+        dict(name=YOUTH_ASSOCIATION, username="kfyouth_admin", region_code="410200",
+             group_type=GroupType.FEDERATION, is_legal_person=True,
+             credit_code=_credit_code("51", "410200", "50812399"), contact_name="韩冬梅",
+             contact_phone="0371-23391234", description="共青团开封市委指导的青年志愿者组织。"),
+    )
+    for fields in registrations:
+        exists = db.session.scalar(select(VolunteerGroup.id).where(VolunteerGroup.name == fields["name"]))
+        if exists is None and current_app.appbuilder.sm.find_user(username=fields["username"]) is None:
+            groups.register_group(password=DEMO_PASSWORD, password_confirm=DEMO_PASSWORD,
+                                  join_policy=JoinPolicy.VERIFY, **fields)
+    db.session.flush()
 
 
 def _ensure_accounts() -> None:
@@ -398,10 +429,7 @@ def _credit_code(registrar: str, division: str, org_body: str) -> str:
     org_sum = sum(int(c) * w for c, w in zip(org_body, (3, 7, 9, 10, 5, 8, 4, 2)))
     org_check = {10: "X", 11: "0"}.get(11 - org_sum % 11, str(11 - org_sum % 11))
     body = registrar + division + org_body + org_check
-    alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-    weights = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
-    total = sum(alphabet.index(c) * w for c, w in zip(body, weights))
-    return body + alphabet[(31 - total % 31) % 31]
+    return body + credit_code_check_char(body)
 
 
 def _enrolled_at(project: Project) -> datetime:

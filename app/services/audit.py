@@ -82,6 +82,9 @@ DERIVED_COLUMNS = frozenset({
     ("position", "enrolled_count"),
     ("hour_code", "uses"),
 })
+# Columns left out of the log: a roster import's checked rows (up to 5,000, shown on
+# its preview page; the memberships it creates are audited one by one).
+OMITTED_COLUMNS = frozenset({("roster_import", "rows_json")})
 # ab_user: only these attributes are audited ("roles" is the role collection).
 USER_COLUMNS = ("username", "first_name", "last_name", "email", "active", "password")
 REDACTED = "***"
@@ -140,7 +143,7 @@ def _spec(cls: type) -> _Spec | None:
                          secret=frozenset(k for k in keys if _is_secret(k, column_attrs[k])),
                          ignored=frozenset(), region_attr=None, group_attr=None, is_user=True)
         elif cls.__module__ == "app.models" and table not in EXCLUDED_TABLES:
-            keys = tuple(column_attrs)
+            keys = tuple(k for k in column_attrs if (table, k) not in OMITTED_COLUMNS)
             region_attr = ("region_path" if "region_path" in column_attrs
                            else "path" if table == "region" else None)
             spec = _Spec(

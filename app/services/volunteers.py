@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from app.extensions import db
 from app.models import IdType, Region, ReviewStatus, Volunteer, VolunteerNumberCounter
 from app.security import pii
+from app.services import reviews
 from app.services.clock import today, utcnow
 from app.services.errors import DomainError, ScopeViolation, ValidationFailed
 from app.services.idcards import age_on, mod11_2, parse_resident_id
@@ -76,6 +77,9 @@ class _FieldErrors(dict):
     def raise_if_any(self) -> None:
         if self:
             raise ValidationFailed(fields=dict(self))
+
+
+FieldErrors = _FieldErrors  # for other services (services.groups) that validate the same way
 
 
 def _parse_date(value) -> date | None:
@@ -280,7 +284,8 @@ def register_volunteer(
     return volunteer
 
 
-def _check_username(errors: _FieldErrors, username: str) -> None:
+def check_username(errors: _FieldErrors, username: str) -> None:
+    """The rules for a new login name (pattern, not taken); shared by 团体注册 (services.groups)."""
     if not USERNAME_PATTERN.fullmatch(username):
         errors.add("username", gettext(
             "A username has 4 to 30 letters, digits or underscores and starts with a letter."))
@@ -291,7 +296,8 @@ def _check_username(errors: _FieldErrors, username: str) -> None:
         errors.add("username", gettext("This username is taken; please choose another."))
 
 
-def _check_password(errors: _FieldErrors, password: str, confirm: str | None, username: str) -> None:
+def check_password(errors: _FieldErrors, password: str, confirm: str | None, username: str) -> None:
+    """The rules for a new password (length, letters and digits, not the username, confirmed)."""
     if (len(password) < PASSWORD_MIN_LENGTH or not any(c.isalpha() for c in password)
             or not any(c.isdigit() for c in password)):
         errors.add("password", gettext(
@@ -332,8 +338,8 @@ def register_account(*, username: str, password: str, password_confirm: str | No
     errors = _FieldErrors()
     username = (username or "").strip()
     password = password or ""
-    _check_username(errors, username)
-    _check_password(errors, password, password_confirm, username)
+    check_username(errors, username)
+    check_password(errors, password, password_confirm, username)
     region = _home_region(region_code)
     if within is not None and region is not None and not within.everything and not any(
             path_is_under(region.path, path) for path in within.officer_paths):
@@ -425,8 +431,7 @@ def approve_volunteer(volunteer: Volunteer, *, on: date | None = None) -> Volunt
     return volunteer
 
 
-APPROVE, REJECT = "approve", "reject"
-REASON_MAX_LENGTH = 255  # Volunteer.reject_reason
+APPROVE, REJECT = reviews.APPROVE, reviews.REJECT
 
 
 def reviewable_clause(scope):
@@ -478,31 +483,17 @@ def review_volunteers(volunteers: list[Volunteer], decision: str, reason: str | 
     :raises DomainError: unknown decision, a reject without a reason, or a
         registration that is not pending (any more)
     """
-    from flask import g, has_request_context
-
     from app.security.scope import current_scope, path_is_under
     from app.services.errors import ScopeViolation
 
     scope = scope if scope is not None else current_scope()
-    if reviewer_id is None and has_request_context() and getattr(g, "user", None) is not None:
-        reviewer_id = getattr(g.user, "id", None)
-    reason = (reason or "").strip()
-    if decision not in (APPROVE, REJECT):
-        raise DomainError(gettext("Choose to approve or to reject."))
-    if decision == REJECT and not reason:
-        raise DomainError(gettext("A rejection needs a reason the volunteer can act on."))
-    if len(reason) > REASON_MAX_LENGTH:
-        raise DomainError(gettext("The reason may have at most %(n)s characters.", n=REASON_MAX_LENGTH))
-    if not volunteers:
-        raise DomainError(gettext("No registrations selected."))
-    # Lock and re-read (PostgreSQL waits for a concurrent decision, then sees it),
-    # then check scope on what was read under the lock.
-    ids = sorted({v.id for v in volunteers})
-    locked = db.session.scalars(
-        select(Volunteer).where(Volunteer.id.in_(ids)).order_by(Volunteer.id)
-        .with_for_update().execution_options(populate_existing=True)).all()
-    if len(locked) != len(ids):
-        raise ScopeViolation()
+    if reviewer_id is None:
+        reviewer_id = reviews.acting_user_id()
+    reason = reviews.clean_decision(
+        decision, reason, volunteers,
+        reason_required=gettext("A rejection needs a reason the volunteer can act on."),
+        nothing_selected=gettext("No registrations selected."))
+    locked = reviews.lock_for_decision(Volunteer, volunteers)
     for volunteer in locked:
         if not scope.everything and not any(
                 path_is_under(volunteer.region_path, path) for path in scope.officer_paths):

@@ -41,9 +41,10 @@ def register_views(appbuilder: AppBuilder) -> None:
                         **oversight)
     appbuilder.add_view(HonorModelView, MENU_HONORS, icon="fa-trophy", label=_("Honors"))
     _register_user_center(appbuilder)
-    groups.register(appbuilder)
-    memberships.register(appbuilder)
+    # 团体管理 reads in the guide's order: 我的成员, 入团审核, 下级团体审核, 团体信息.
     roster.register(appbuilder)
+    memberships.register(appbuilder)
+    groups.register(appbuilder)
     appbuilder.add_view_no_menu(RegistrationView)  # 注册志愿者, public; linked from the login page
     for api in (RegionApi, VolunteerApi, VolunteerGroupApi, ProjectApi, ServiceRecordApi, HonorApi):
         appbuilder.add_api(api)

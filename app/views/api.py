@@ -8,6 +8,7 @@ from app.security.permissions import (
 )
 from app.security.scoped_views import ScopedApiMixin, ScopedInterface, scoped_rel_fields
 from app.services import honors
+from app.views.groups import review_group_api
 from app.views.registration import register_volunteer_api
 from app.views.review import review_volunteer_api
 
@@ -49,6 +50,8 @@ class VolunteerApi(_ReadOnlyScopedApi):
 
 class VolunteerGroupApi(_ReadOnlyScopedApi):
     resource_name = "volunteer_group"
+    method_permission_name = {**READ_ONLY, "review": ACTION_REVIEW}
+    include_route_methods = _ReadOnlyScopedApi.include_route_methods | {"review"}
     datamodel = ScopedInterface(VolunteerGroup)
     class_permission_name = RESOURCE_VOLUNTEER_GROUP
     list_columns = show_columns = ["id", "name", "group_type", "parent.name", "join_policy", "status",
@@ -56,6 +59,8 @@ class VolunteerGroupApi(_ReadOnlyScopedApi):
     list_select_columns = show_select_columns = [c for c in list_columns if c != "region_code"] + ["region_path"]
     order_columns = ["id", "name"]
     search_columns = ["name", "group_type", "status"]
+
+    review = review_group_api  # POST /api/v1/volunteer_group/<id>/review (app/views/groups.py)
 
 
 class ProjectApi(_ReadOnlyScopedApi):

@@ -26,19 +26,7 @@ from app.security.scope import InRegion, InScope
 from app.security.scoped_views import ScopedInterface, ScopedViewMixin, scoped_rel_fields
 from app.services import honors, hours, volunteers
 from app.services.clock import to_local
-
-
-def _label(choices):
-    """A formatter showing a stored choice by its translated label."""
-    return lambda value: choices.labels().get(value, value or "")
-
-
-def _blank(value):
-    return "" if value is None else value
-
-
-def _hours(minutes):
-    return f"{(minutes or 0) / 60:.1f}"
+from app.views.formatters import as_hours, blank, label
 
 
 COMMON_LABELS = {
@@ -67,7 +55,7 @@ class RegionModelView(ScopedViewMixin, ModelView):
     order_columns = ["code", "name", "population"]
     base_order = ("path", "asc")
     page_size = 50
-    formatters_columns = {"parent": lambda v: v or "", "population": _blank}
+    formatters_columns = {"parent": lambda v: v or "", "population": blank}
     label_columns = {
         "code": _("Division code"), "name": _("Name"), "level": _("Level"),
         "level_label": _("Level"), "parent": _("Parent region"), "population": _("Population"),
@@ -102,7 +90,7 @@ class VolunteerModelView(ScopedViewMixin, ModelView):
     order_columns = ["real_name", "volunteer_no", "total_minutes"]
     base_order = ("id", "desc")
     formatters_columns = {
-        "status": _label(ReviewStatus), "total_minutes": _hours, "email": _blank,
+        "status": label(ReviewStatus), "total_minutes": as_hours, "email": blank,
         "gender": lambda g: {"M": gettext("Male"), "F": gettext("Female")}.get(g, ""),
     }
     label_columns = {
@@ -147,8 +135,8 @@ class VolunteerGroupModelView(ScopedViewMixin, ModelView):
     search_columns = ["name", "group_type", "status", "region_path", "parent"]
     order_columns = ["name"]
     base_order = ("id", "asc")
-    formatters_columns = {"status": _label(ReviewStatus), "group_type": _label(GroupType),
-                          "join_policy": _label(JoinPolicy), "parent": _blank}
+    formatters_columns = {"status": label(ReviewStatus), "group_type": label(GroupType),
+                          "join_policy": label(JoinPolicy), "parent": blank}
     label_columns = {
         **COMMON_LABELS, "group_type": _("Group type"), "parent": _("Parent group"),
         "join_policy": _("Join policy"), "contact_name": _("Contact person"),
@@ -178,8 +166,8 @@ class ProjectModelView(ScopedViewMixin, ModelView):
     search_columns = ["name", "group", "category", "region_path", "is_backfill"]
     order_columns = ["name", "starts_at", "ends_at"]
     base_order = ("id", "desc")
-    formatters_columns = {"recruit_scope": _label(RecruitScope), "address": _blank,
-                          "risk_notice": _blank, "description": _blank}
+    formatters_columns = {"recruit_scope": label(RecruitScope), "address": blank,
+                          "risk_notice": blank, "description": blank}
     label_columns = {
         **COMMON_LABELS, "category": _("Service category"), "address": _("Address"),
         "starts_at": _("Starts at"), "ends_at": _("Ends at"), "recruit_scope": _("Recruitment scope"),
@@ -211,9 +199,9 @@ class ServiceRecordModelView(ScopedViewMixin, ModelView):
                       "group", "is_flagged"]
     order_columns = ["served_on", "minutes"]
     base_order = ("id", "desc")
-    formatters_columns = {"minutes": _hours, "status": _label(RecordStatus),
-                          "source": _label(RecordSource), "flag_reasons": _blank,
-                          "description": _blank, "reason": _blank}
+    formatters_columns = {"minutes": as_hours, "status": label(RecordStatus),
+                          "source": label(RecordSource), "flag_reasons": blank,
+                          "description": blank, "reason": blank}
     label_columns = {
         **COMMON_LABELS, "volunteer_name": _("Real name"), "volunteer_no": _("Volunteer number"),
         "position": _("Position"), "served_on": _("Served on"), "started_at": _("Start time"),
@@ -258,8 +246,8 @@ class AuditEventModelView(ScopedViewMixin, ModelView):
     order_columns = ["created_on"]
     base_order = ("id", "desc")
     formatters_columns = {"created_on": lambda v: to_local(v).strftime("%Y-%m-%d %H:%M:%S"),
-                          "actor_name": lambda v: v or gettext("System"), "before_json": _blank,
-                          "after_json": _blank, "object_id": _blank, "ip": _blank}
+                          "actor_name": lambda v: v or gettext("System"), "before_json": blank,
+                          "after_json": blank, "object_id": blank, "ip": blank}
     label_columns = {
         "created_on": _("Time"), "actor_name": _("Actor"), "action": _("Action"),
         "object_type": _("Object type"), "object_id": _("Object ID"), "region_path": _("Region path"),
@@ -301,7 +289,7 @@ class HonorModelView(ScopedViewMixin, ModelView):
     search_columns = ["title", "level", "awarded_on", "volunteer_group"]
     order_columns = ["awarded_on", "title"]
     base_order = ("awarded_on", "desc")
-    formatters_columns = {"level": _label(HonorLevel), "document_no": _blank}
+    formatters_columns = {"level": label(HonorLevel), "document_no": blank}
     label_columns = {
         "title": _("Title"), "level": _("Level"), "recipient_name": _("Recipient"),
         "awarding_body": _("Awarding body"), "document_no": _("Document number"),

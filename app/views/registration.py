@@ -39,14 +39,16 @@ def _registration_limit() -> RateLimitItemPerHour:
     return RateLimitItemPerHour(int(current_app.config.get("REGISTRATIONS_PER_ADDRESS_PER_HOUR", 20)))
 
 
-def _too_many_registrations() -> bool:
-    """True when this address has used up its registrations; shares the login throttle's storage."""
+def too_many_registrations() -> bool:
+    """True when this address has used up its registrations (volunteer and group accounts
+    alike); shares the login throttle's storage."""
     throttle = login_throttle()
     return throttle is not None and not throttle.limiter.test(
         _registration_limit(), "registrations/address", client_address() or "-")
 
 
-def _count_registration() -> None:
+def count_registration() -> None:
+    """Count one account created from this address (注册志愿者 and 团体注册)."""
     throttle = login_throttle()
     if throttle is not None:
         throttle.limiter.hit(_registration_limit(), "registrations/address", client_address() or "-")
@@ -132,13 +134,13 @@ class RegistrationView(BaseView):
             return self._signed_in(user)
         form = RegistrationForm()
         if request.method == "POST" and form.validate_on_submit():
-            if _too_many_registrations():
+            if too_many_registrations():
                 abort(429)
             try:
                 volunteers.register_account(**self._person(form),
                                             **{name: getattr(form, name).data for name in ACCOUNT_FIELDS})
                 db.session.commit()
-                _count_registration()
+                count_registration()
             except ValidationFailed as err:
                 db.session.rollback()
                 general = self._show_errors(form, err)

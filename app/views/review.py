@@ -10,14 +10,12 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import abort, flash, redirect, request, url_for
+from flask import abort
 from flask_appbuilder import BaseView, ModelView, expose, has_access
-from flask_appbuilder.api import expose as api_expose, protect, safe
 from flask_babel import gettext, lazy_gettext as _
-from sqlalchemy import select
+from sqlalchemy import and_
 from wtforms import BooleanField
 
-from app.extensions import db
 from app.models import Holiday, Volunteer
 from app.security.permissions import (
     ACTION_REVIEW, ACTION_WRITE, READ_WRITE, RESOURCE_HOLIDAY, RESOURCE_VOLUNTEER,
@@ -25,8 +23,8 @@ from app.security.permissions import (
 from app.security.scope import current_scope, scope_clause
 from app.security.scoped_views import ScopedInterface, ScopedViewMixin
 from app.services import clock, volunteers, workdays
-from app.services.errors import DomainError, ScopeViolation
 from app.services.idcards import age_on
+from app.views import decisions
 
 REVIEW_PAGE_SIZE = 100
 
@@ -88,95 +86,21 @@ class RegistrationReviewView(BaseView):
         Every id is loaded inside the scope; one outside it (or unknown) answers
         404 and nothing is written.
         """
-        raw = request.form.getlist("rowid")
-        if not raw:
-            flash(gettext("No registrations selected."), "warning")
-            return redirect(url_for(".index"))
-        if not all(pk.isdigit() for pk in raw):
-            abort(404)
-        ids = {int(pk) for pk in raw}
         scope = current_scope()
-        items = db.session.scalars(select(Volunteer).where(
-            Volunteer.id.in_(ids), scope_clause(Volunteer, scope),
-            volunteers.reviewable_clause(scope))).all()
-        if len(items) != len(ids):
-            abort(404)
-        decision = request.form.get("decision", "")
-        try:
-            decided = volunteers.review_volunteers(items, decision, request.form.get("reason"))
-        except ScopeViolation:
-            db.session.rollback()
-            abort(404)
-        except DomainError as err:
-            db.session.rollback()
-            for message in err.messages:
-                flash(message, "danger")
-            return redirect(url_for(".index"))
-        db.session.commit()
-        if decision == volunteers.APPROVE:
-            flash(gettext("%(n)s registrations approved; volunteer numbers issued.", n=len(decided)), "success")
-        else:
-            flash(gettext("%(n)s registrations rejected.", n=len(decided)), "success")
-        return redirect(url_for(".index"))
+        return decisions.decide_ticked(
+            Volunteer, and_(scope_clause(Volunteer, scope), volunteers.reviewable_clause(scope)),
+            volunteers.review_volunteers, none_selected=gettext("No registrations selected."),
+            done=lambda decision, n: (
+                gettext("%(n)s registrations approved; volunteer numbers issued.", n=n)
+                if decision == volunteers.APPROVE else gettext("%(n)s registrations rejected.", n=n)))
 
 
-@api_expose("/<int:pk>/review", methods=("POST",))
-@protect()
-@safe
-def review(self, pk):
-    """Approve or reject one pending registration.
-    ---
-    post:
-      summary: Approve or reject a pending registration (officers, inside their regions)
-      parameters:
-      - in: path
-        schema:
-          type: integer
-        name: pk
-      requestBody:
-        required: true
-        content:
-          application/json:
-            schema:
-              type: object
-              properties:
-                decision:
-                  type: string
-                  enum: [approve, reject]
-                reason:
-                  type: string
-      responses:
-        200:
-          description: Decided; an approval carries the new volunteer number
-        400:
-          $ref: '#/components/responses/400'
-        401:
-          $ref: '#/components/responses/401'
-        404:
-          $ref: '#/components/responses/404'
-    """
-    item = self.datamodel.get(pk, self._base_filters)
-    if item is None:
-        return self.response_404()
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not isinstance(body.get("reason") or "", str):
-        return self.response_400(message=gettext('Send {"decision": "approve" | "reject", "reason": "…"}.'))
-    try:
-        volunteers.review_volunteers([item], body.get("decision") or "", body.get("reason"))
-    except ScopeViolation:
-        db.session.rollback()
-        return self.response_404()
-    except DomainError as err:
-        db.session.rollback()
-        return self.response_400(message="; ".join(err.messages))
-    db.session.commit()
-    return self.response(200, id=item.id, status=item.status, volunteer_no=item.volunteer_no,
-                         reject_reason=item.reject_reason)
-
-
-# Bound as VolunteerApi.review. FAB's protect() maps the permission by the
-# function's own __name__, so it must be "review" (-> can_review on Volunteer).
-review_volunteer_api = review
+# VolunteerApi.review: POST /api/v1/volunteer/<id>/review (officers, inside their regions).
+review_volunteer_api = decisions.review_endpoint(
+    volunteers.review_volunteers,
+    lambda v: {"id": v.id, "status": v.status, "volunteer_no": v.volunteer_no, "reject_reason": v.reject_reason},
+    summary="Approve or reject a pending registration (officers, inside their regions); "
+            "an approval answers with the new volunteer number")
 
 
 class HolidayModelView(ScopedViewMixin, ModelView):

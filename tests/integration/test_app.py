@@ -86,3 +86,17 @@ def test_regions_page__lists_national_divisions(client):
     login(client, "kaifeng_officer")
     page = client.get("/regions/list/?_flt_0_code=410202").get_data(as_text=True)
     assert "龙亭区" in page
+
+
+def test_openapi__documents_every_review_endpoint(app):
+    """The three approve/reject endpoints share one implementation; each keeps its spec."""
+    from tests.conftest import login
+
+    client = app.test_client()
+    login(client, "admin")
+    paths = client.get("/api/v1/_openapi").get_json()["paths"]
+    for resource in ("volunteer", "volunteer_group", "membership"):
+        post = paths[f"/api/v1/{resource}/{{pk}}/review"]["post"]
+        assert post["summary"].startswith("Approve or reject a pending")
+        assert post["requestBody"]["content"]["application/json"]["schema"]["properties"]["decision"]["enum"] \
+            == ["approve", "reject"]

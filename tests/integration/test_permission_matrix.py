@@ -32,6 +32,7 @@ RESOURCES = {
     "service_record": ("/service-records", "service_record", ServiceRecord),
     "honor": ("/honors", "honor", Honor),
     "audit_event": ("/audit-log", None, AuditEvent),
+    "membership": ("/group-admin/members", "membership", Membership),
 }
 # Who may open which page at all (DESIGN.md §4 table); others get 403/redirect.
 READERS = {
@@ -41,6 +42,7 @@ READERS = {
     "service_record": {"Admin", "Officer", "HonorsEditor", "GroupAdmin", "Volunteer"},
     "honor": {"Admin", "Officer", "HonorsEditor", "GroupAdmin", "Volunteer"},
     "audit_event": {"Admin", "Officer", "HonorsEditor", "GroupAdmin"},
+    "membership": {"Admin", "Officer", "GroupAdmin", "Volunteer"},
 }
 
 
@@ -134,6 +136,7 @@ VIEW_NAMES = {
     "volunteer": "VolunteerModelView", "volunteer_group": "VolunteerGroupModelView",
     "project": "ProjectModelView", "service_record": "ServiceRecordModelView",
     "honor": "HonorModelView", "audit_event": "AuditEventModelView",
+    "membership": "MembershipModelView",
 }
 
 

@@ -1,0 +1,193 @@
+"""Group rules without HTTP: the GB 32100 credit code check, the naming rules, names and phones."""
+from __future__ import annotations
+
+import importlib
+import json
+import random
+
+import pytest
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import GroupType, VolunteerGroup
+from app.services import groups
+from app.services.errors import ValidationFailed
+from app.services.groups import NamingRule, name_pattern, naming_problem, naming_rule_for
+from app.services.idcards import CREDIT_CODE_ALPHABET, credit_code_check_char, parse_credit_code
+
+KAIFENG_RULE = NamingRule(region="410200", federation="开封市志愿服务联合会",
+                          corps_suffixes=("县志愿服务总队", "区志愿服务总队"), team_suffixes=("志愿服务队",))
+
+
+def _generated_codes(n: int = 20) -> list[str]:
+    rng = random.Random(32100)
+    codes = []
+    for _ in range(n):
+        body = "".join(rng.choice(CREDIT_CODE_ALPHABET) for _ in range(17))
+        codes.append(body + credit_code_check_char(body))
+    return codes
+
+
+# --- Unified social credit code (GB 32100) ---
+
+
+def test_credit_code__published_examples_pass(app):
+    with app.test_request_context():
+        assert parse_credit_code("91350100M000100Y43") == "91350100M000100Y43"
+        assert parse_credit_code(" 91110000802100433b ") == "91110000802100433B"
+
+
+def test_credit_code__check_char_follows_the_standard_formula():
+    for code in _generated_codes():
+        total = sum(CREDIT_CODE_ALPHABET.index(c) * pow(3, i, 31) for i, c in enumerate(code[:17]))
+        assert code[17] == CREDIT_CODE_ALPHABET[(31 - total % 31) % 31]
+
+
+def test_credit_code__every_single_character_corruption_is_refused(app):
+    with app.test_request_context():
+        for code in _generated_codes(5):
+            assert parse_credit_code(code) == code
+            for position in range(18):
+                for ch in CREDIT_CODE_ALPHABET + "IOSVZ*":
+                    if ch == code[position]:
+                        continue
+                    corrupted = code[:position] + ch + code[position + 1:]
+                    with pytest.raises(ValidationFailed):
+                        parse_credit_code(corrupted)
+
+
+@pytest.mark.parametrize("code", ["", "9135010", "91350100M000100Y4", "91350100M000100Y433", "91350100M000100Y4三"])
+def test_credit_code__wrong_length_or_characters_refused(app, code):
+    with app.test_request_context(), pytest.raises(ValidationFailed):
+        parse_credit_code(code)
+
+
+def test_credit_code__demo_groups_use_the_same_check(app):
+    with app.test_request_context():
+        codes = db.session.scalars(select(VolunteerGroup.credit_code).where(
+            VolunteerGroup.credit_code.is_not(None))).all()
+        assert codes and all(parse_credit_code(code) == code for code in codes)
+
+
+# --- Naming rules ---
+
+
+@pytest.mark.parametrize("name, group_type, ok", [
+    ("龙亭区志愿服务总队", GroupType.COUNTY_CORPS, True),
+    ("杞县志愿服务总队", GroupType.COUNTY_CORPS, True),
+    ("顺河回族区志愿服务总队", GroupType.COUNTY_CORPS, True),
+    ("龙亭区志愿服务队", GroupType.COUNTY_CORPS, False),
+    ("区志愿服务总队", GroupType.COUNTY_CORPS, False),  # nothing before the suffix
+    ("龙亭区志愿者协会", GroupType.COUNTY_CORPS, False),
+    ("北书店街道社区志愿服务队", GroupType.COMMUNITY, True),
+    ("龙亭区文化馆志愿服务队", GroupType.CIVIL_UNIT, True),
+    ("龙亭区志愿服务总队", GroupType.SCHOOL, False),  # a corps name for a team
+    ("开封大学青年志愿者协会", GroupType.SCHOOL, False),
+    ("志愿服务队", GroupType.ENTERPRISE, False),
+    ("随便什么名字", GroupType.FEDERATION, True),  # federations are not checked
+])
+def test_naming_problem__kaifeng_rule(app, name, group_type, ok):
+    with app.test_request_context():
+        problem = naming_problem(KAIFENG_RULE, name, group_type)
+    assert (problem is None) == ok, problem
+
+
+def test_naming_problem__message_shows_the_pattern(app):
+    with app.test_request_context():
+        corps = naming_problem(KAIFENG_RULE, "祥符区总队", GroupType.COUNTY_CORPS)
+        team = naming_problem(KAIFENG_RULE, "某某服务中心", GroupType.SOCIAL_ORG)
+        assert name_pattern(KAIFENG_RULE.corps_suffixes) == "“××县志愿服务总队”或“××区志愿服务总队”"
+    assert corps == "团体名称应为“××县志愿服务总队”或“××区志愿服务总队”。"
+    assert team == "团体名称应为“××志愿服务队”。"
+
+
+def test_naming_rule_for__covers_the_city_and_below_only():
+    rules = [KAIFENG_RULE]
+    assert naming_rule_for("410000/410200/", rules) is KAIFENG_RULE
+    assert naming_rule_for("410000/410200/410202/410202001/", rules) is KAIFENG_RULE
+    assert naming_rule_for("410000/410100/410105/", rules) is None  # 郑州
+    assert naming_rule_for("410000/", rules) is None
+    assert naming_rule_for(None, rules) is None
+    assert naming_problem(None, "随便", GroupType.COMMUNITY) is None
+
+
+def test_naming_rules__read_from_config(app):
+    with app.app_context():
+        assert groups.naming_rules() == [KAIFENG_RULE]
+        app.config["GROUP_NAMING_RULES"] = [{"region": "410100", "corps_suffixes": ["总队"]}]
+        assert groups.naming_rules() == [NamingRule("410100", "", ("总队",), ())]
+
+
+def test_config__group_naming_rules_env_var_overrides(monkeypatch):
+    import config
+
+    try:
+        monkeypatch.setenv("GROUP_NAMING_RULES", json.dumps([{"region": "410300", "team_suffixes": ["队"]}]))
+        assert importlib.reload(config).GROUP_NAMING_RULES == [{"region": "410300", "team_suffixes": ["队"]}]
+    finally:
+        monkeypatch.delenv("GROUP_NAMING_RULES")
+        assert importlib.reload(config).GROUP_NAMING_RULES[0]["region"] == "410200"
+
+
+def test_parent_problem__team_takes_its_county_corps_and_corps_the_federation(app):
+    with app.test_request_context():
+        by_name = {g.name: g for g in db.session.scalars(select(VolunteerGroup))}
+        street = groups._find_region("410202001")
+        corps, shunhe, federation = (by_name["龙亭区志愿服务总队"], by_name["顺河回族区志愿服务总队"],
+                                     by_name["开封市志愿服务联合会"])
+        assert groups.parent_problem(KAIFENG_RULE, GroupType.COMMUNITY, street, corps) is None
+        assert "龙亭区志愿服务总队" in groups.parent_problem(KAIFENG_RULE, GroupType.COMMUNITY, street, shunhe)
+        assert "龙亭区志愿服务总队" in groups.parent_problem(KAIFENG_RULE, GroupType.COMMUNITY, street, None)
+        county = groups._find_region("410202")
+        assert groups.parent_problem(KAIFENG_RULE, GroupType.COUNTY_CORPS, county, federation) is None
+        assert "开封市志愿服务联合会" in groups.parent_problem(KAIFENG_RULE, GroupType.COUNTY_CORPS, county, corps)
+        city = groups._find_region("410200")  # no county corps contains the city itself
+        assert "尚无" in groups.parent_problem(KAIFENG_RULE, GroupType.CIVIL_UNIT, city, federation)
+        assert groups.parent_problem(KAIFENG_RULE, GroupType.FEDERATION, city, None) is None
+
+
+# --- Names and phones ---
+
+
+@pytest.mark.parametrize("raw, stored", [
+    ("  北书店街道社区志愿服务队 ", "北书店街道社区志愿服务队"),
+    ("龙亭区\u3000测试  志愿服务队", "龙亭区 测试 志愿服务队"),
+    ("\u3000", ""),
+    (None, ""),
+])
+def test_normalize_name(raw, stored):
+    assert groups.normalize_name(raw) == stored
+
+
+@pytest.mark.parametrize("raw, stored", [
+    ("13912345678", "13912345678"),
+    ("+86 139 1234 5678", "13912345678"),
+    ("0371-22345678", "037122345678"),
+    ("(0371) 2234 5678", "037122345678"),
+    ("22345678", None),  # a landline needs its area code
+    ("12345", None),
+    ("", None),
+    ("abc", None),
+])
+def test_normalize_phone__mobile_or_landline(raw, stored):
+    assert groups.normalize_phone(raw) == stored
+
+
+def test_reviewable_groups_clause__tier_follows_the_parent_chain(app):
+    from app.security.scope import Scope
+
+    with app.app_context():
+        by_name = {g.name: g for g in db.session.scalars(select(VolunteerGroup))}
+        corps, federation = by_name["龙亭区志愿服务总队"], by_name["开封市志愿服务联合会"]
+
+        def reviewable(scope):
+            return set(db.session.scalars(select(VolunteerGroup.name).where(
+                VolunteerGroup.status == "pending", groups.reviewable_groups_clause(scope))))
+
+        assert reviewable(Scope(group_paths=(corps.group_path,))) == {"龙亭区北道门社区志愿服务队"}
+        # The federation administers the corps' path's ancestor, not the corps: no grandchildren.
+        assert reviewable(Scope(group_paths=(federation.group_path,))) == set()
+        assert reviewable(Scope(officer_paths=("410000/410200/",))) == {"开封市青年志愿者协会"}
+        assert reviewable(Scope(officer_paths=("410000/410200/410202/",))) == set()
+        assert reviewable(Scope(everything=True)) >= {"龙亭区北道门社区志愿服务队", "开封市青年志愿者协会"}
+        assert reviewable(Scope()) == set()

@@ -143,7 +143,7 @@ class MembershipOrigin(Choices):
 
     @classmethod
     def _labels(cls):
-        return {"self_join": _("Joined"), "request": _("Approved request"),
+        return {"self_join": _("Joined on their own"), "request": _("Approved request"),
                 "password": _("Join password"), "admin_added": _("Added by the group"),
                 "invitation": _("Invitation"), "qr": _("Group card QR code")}
 

@@ -191,3 +191,34 @@ def test_reviewable_groups_clause__tier_follows_the_parent_chain(app):
         assert reviewable(Scope(officer_paths=("410000/410200/410202/",))) == set()
         assert reviewable(Scope(everything=True)) >= {"龙亭区北道门社区志愿服务队", "开封市青年志愿者协会"}
         assert reviewable(Scope()) == set()
+
+
+# --- search_groups (参加更多团体, the parent picker) ---
+
+
+def _found(keyword, **kwargs):
+    return [g.name for g in groups.search_groups(keyword, **kwargs)[0]]
+
+
+def test_search_groups__by_name_initials_or_full_pinyin(db_session):
+    for keyword in ("龙亭区志愿", "ltqzy", "LTQ", "longtingqu"):
+        assert "龙亭区志愿服务总队" in _found(keyword), keyword
+
+
+def test_search_groups__wildcards_are_literal(db_session):
+    """"%" and "_" match themselves, not every group."""
+    assert _found("%") == [] and _found("_") == [] and _found("志愿%") == []
+
+
+def test_search_groups__only_approved_groups(db_session):
+    group = db.session.scalar(select(VolunteerGroup).where(VolunteerGroup.name == "龙亭区志愿服务总队"))
+    group.status = "pending"
+    db.session.flush()
+    assert "龙亭区志愿服务总队" not in _found("龙亭")
+
+
+def test_search_groups__pages(db_session):
+    first, more = groups.search_groups("志愿", page_size=3)
+    second, _ = groups.search_groups("志愿", page=1, page_size=3)
+    assert len(first) == 3 and more and not {g.id for g in first} & {g.id for g in second}
+    assert _found("") == [] and _found("   ") == []

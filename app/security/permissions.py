@@ -81,3 +81,4 @@ MENU_JOIN_REQUESTS = "Join Requests"  # 团体管理 → 入团审核
 MENU_CHILD_GROUP_REVIEW = "Child Group Review"  # 团体管理 → 下级团体审核
 MENU_GROUP_PROFILE = "Group Profile"  # 团体管理 → 团体信息 (settings, card, join QR)
 MENU_GROUP_REVIEW = "Group Review"  # 区域监管 → 团体审核 (root groups, officers)
+MENU_GROUP_MEMBERS = "Group Members"  # 区域监管 → 团体成员 (the rosters of the region, read-only)

@@ -21,7 +21,9 @@ from wtforms import SelectField
 
 from app.extensions import db
 from app.models import IdType, Membership, MembershipOrigin, MembershipStatus, RosterImport, VolunteerGroup
-from app.security.permissions import ACTION_READ, ACTION_WRITE, MENU_MY_MEMBERS, READ_ONLY, RESOURCE_MEMBERSHIP
+from app.security.permissions import (
+    ACTION_READ, ACTION_WRITE, MENU_GROUP_MEMBERS, MENU_MY_MEMBERS, READ_ONLY, RESOURCE_MEMBERSHIP,
+)
 from app.security.scope import InScope
 from app.security.scoped_views import ScopedInterface, ScopedViewMixin, scoped_rel_fields
 from app.services import rosters
@@ -288,3 +290,6 @@ def register(appbuilder: AppBuilder) -> None:
     """Add this module's views and menu entries (called by app.views.register_views)."""
     appbuilder.add_view(MembershipModelView, MENU_MY_MEMBERS, icon="fa-address-book", label=_("My Members"),
                         href="/group-admin/members/list/", **menus.GROUP_ADMIN)
+    # Officers read the rosters of their region (the same page, read-only for them).
+    appbuilder.add_link(MENU_GROUP_MEMBERS, href="/group-admin/members/list/", icon="fa-address-book",
+                        label=_("Group Members"), **menus.REGION_OVERSIGHT)

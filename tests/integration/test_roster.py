@@ -148,6 +148,12 @@ def test_list__officer_reads_region_roster_without_write_buttons(app, client, lo
     assert 'id="roster-add"' not in html and 'id="roster-export"' in html
 
 
+def test_menu__officer_reaches_rosters_under_region_oversight(client, login_as):
+    login_as("longting_officer")
+    html = client.get("/registration-review/").get_data(as_text=True)
+    assert "团体成员" in html and 'href="/group-admin/members/list/"' in html
+
+
 # --- 添加志愿者 ---
 
 

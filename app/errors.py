@@ -38,6 +38,14 @@ def register(app) -> None:
         detail = err.description if err.code == 400 and getattr(err, "messages", None) else None
         return _respond(err.code, detail)
 
+    @app.errorhandler(OverflowError)
+    def too_large(err):
+        # A number past the database's integer range in a URL or form: no such row.
+        from app.extensions import db
+
+        db.session.rollback()
+        return _respond(404)
+
     @app.errorhandler(Exception)
     def unexpected(err):
         app.logger.exception("unhandled error")

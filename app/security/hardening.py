@@ -19,6 +19,7 @@ from limits import RateLimitItemPerSecond
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,32 @@ def init_app(app: Flask) -> None:
     _secure_cookies(app)
     _security_headers(app)
     app.extensions[EXTENSION] = LoginThrottle.from_config(app.config)
+    app.url_map.converters["int"] = BoundedIntConverter  # before any route is added
+    app.before_request(_refuse_nul_bytes)
     app.before_request(_refuse_throttled_login)
+
+
+# --- Input the database cannot take ---
+
+
+class BoundedIntConverter(IntegerConverter):
+    """``<int:…>`` routes match INTEGER ids only: a 20-digit id is a 404 here, not an
+    overflow in the database driver."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
+
+
+def _refuse_nul_bytes():
+    """400 for a NUL character in the path, the query or a form field: no text we store
+    may hold one, and PostgreSQL refuses it with an error (a 500) rather than a match."""
+    values = [request.path, *(v for vs in request.args.listvalues() for v in vs),
+              *(v for vs in request.form.listvalues() for v in vs)]
+    if any("\x00" in value for value in values) or (request.is_json and b"\\u0000" in request.get_data()):
+        from werkzeug.exceptions import BadRequest
+
+        raise BadRequest()
 
 
 # --- Proxies and cookies ---

@@ -48,6 +48,24 @@ class Scope:
 
 EMPTY = Scope()
 
+MAX_ROW_ID = 2**31 - 1  # INTEGER primary keys (PostgreSQL int4)
+
+
+def is_row_id(value) -> bool:
+    """True when ``value`` could be a row's integer id: ASCII digits within INTEGER range
+    (``"²".isdigit()`` is True, and a 20-digit id overflows the database driver)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return 0 < value <= MAX_ROW_ID
+    text = str(value)
+    return text.isascii() and text.isdigit() and len(text) <= 10 and 0 < int(text) <= MAX_ROW_ID
+
+
+def row_id(value) -> int | None:
+    """``value`` as a row id, or None when it cannot be one (callers answer 404)."""
+    return int(value) if is_row_id(value) else None
+
 
 def under(column, path: str):
     """SQL predicate: ``column`` lies in ``path`` or below it.

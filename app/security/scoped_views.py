@@ -9,11 +9,12 @@ from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_babel import gettext
 from sqlalchemy.orm import selectinload
 
-from app.security.scope import InScope
+from app.security.scope import InScope, is_row_id
 from app.services.errors import DomainError, ScopeViolation
 
 COUNT_CAP = 10000
 MAX_PAGE_SIZE = 100
+MAX_OFFSET = 10_000_000
 
 
 class CappedCount(int):
@@ -38,6 +39,19 @@ class ScopedInterface(SQLAInterface):
 
     eager_relations: list[str] | None = None
 
+    def get(self, id, filters=None, *args, **kwargs):
+        """The row with this primary key, or None for a key no row can have (an id
+        past the database's integer range would otherwise be a 500, not a 404)."""
+        if self._integer_key and not is_row_id(id):
+            return None
+        return super().get(id, filters, *args, **kwargs)
+
+    @property
+    def _integer_key(self) -> bool:
+        from sqlalchemy import Integer
+
+        return isinstance(self.obj.__mapper__.primary_key[0].type, Integer)
+
     def query_count(self, query, filters=None, select_columns=None) -> int:
         inner = self._apply_inner_all(query, filters, select_columns=select_columns, aliases_mapping={})
         count = inner.limit(COUNT_CAP + 1).count()
@@ -45,6 +59,8 @@ class ScopedInterface(SQLAInterface):
 
     def apply_all(self, query, filters=None, order_column="", order_direction="", page=None,
                   page_size=None, select_columns=None, outer_default_load=False):
+        if page and page_size and page * page_size > MAX_OFFSET:  # an OFFSET past any real list
+            page = MAX_OFFSET // page_size
         query = super().apply_all(query, filters, order_column, order_direction, page, page_size,
                                   select_columns, outer_default_load)
         if select_columns:  # the REST API joins its own select columns
@@ -133,6 +149,11 @@ class ScopedViewMixin:
                 flash(message, "danger")
             return redirect(self.get_redirect())
 
+    @expose("/download/<string:filename>")
+    def download(self, filename):
+        """FAB's file-column download: no view here has file columns, so nothing to serve."""
+        abort(404)
+
     @expose("/action/<string:name>/<pk>", methods=["POST"])
     def action(self, name, pk):
         """One row's action, from its show page; the row is loaded inside the scope."""
@@ -157,6 +178,24 @@ class ScopedApiMixin:
 
     base_filters = [["id", InScope, None]]
     max_page_size = MAX_PAGE_SIZE
+
+    def _init_properties(self):
+        super()._init_properties()
+        # ``/_info`` describes the add and edit forms with the choices of every related
+        # column, read unfiltered (all volunteers, all groups). An API that cannot add
+        # or edit has no such form; where it can, a relation offers rows in scope only.
+        if not self._exposes("post"):
+            self.add_columns = []
+        if not self._exposes("put"):
+            self.edit_columns = []
+        for columns, rel_fields in ((self.add_columns, self.add_query_rel_fields),
+                                    (self.edit_columns, self.edit_query_rel_fields)):
+            for name in columns:
+                if self.datamodel.is_relation(name):
+                    rel_fields.setdefault(name, [["id", InScope, None]])
+
+    def _exposes(self, method: str) -> bool:
+        return self.include_route_methods is None or method in self.include_route_methods
 
     def _call_service(self, fn, item):
         try:

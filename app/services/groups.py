@@ -1,20 +1,21 @@
 """Volunteer groups (志愿团体): registration in the hierarchy, review, settings, the join token."""
 from __future__ import annotations
 
-import re
 import secrets
+import unicodedata
 from dataclasses import dataclass
 
 from flask import current_app
 from flask_babel import gettext
 from pypinyin import Style, lazy_pinyin
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, literal, or_, select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import generate_password_hash
 
 from app.extensions import db
 from app.models import GroupType, JoinPolicy, Region, ReviewStatus, VolunteerGroup
 from app.security import pii
+from app.security.scope import current_scope, ensure_administers, path_is_under, row_id, under
 from app.services import reviews
 from app.services.clock import utcnow
 from app.services.errors import DomainError, ScopeViolation, ValidationFailed
@@ -58,8 +59,6 @@ def search_groups(keyword: str, *, page: int = 0, page_size: int = SEARCH_PAGE_S
 
     Empty keyword: no results (the search is for finding a group, not listing all).
     """
-    from app.security.scope import under
-
     keyword = (keyword or "").strip()[:50]
     if not keyword:
         return [], False
@@ -103,20 +102,34 @@ NAME_MAX = 100  # VolunteerGroup.name
 DESCRIPTION_MAX = 2000
 HEADCOUNT_MAX = 1_000_000
 JOIN_PASSWORD_LENGTH = (4, 64)
-_SPACES = re.compile(r"[\s\u3000]+")
 
 
 def normalize_name(name: str | None) -> str:
-    """A group name as stored: trimmed, every run of (half- or full-width) spaces made one
-    half-width space, so names differing only by such spaces are the same name."""
-    return _SPACES.sub(" ", name or "").strip()
+    """A group name as stored and as compared, the one normalisation for both.
+
+    Unicode NFKC (full-width ``ＡＢＣ`` and digits become ``ABC``, compatibility forms
+    their plain letters), then every format or control character (categories Cf and
+    Cc: zero-width spaces, BOMs, bidi marks, NUL...) and every whitespace character
+    (half- or full-width, any kind) removed: Chinese group names have no spaces, so
+    ``北书店街道社区　志愿服务队`` and ``北书店街道社区志愿服务队`` are one name. Duplicates
+    are compared case-insensitively on top of this (``name_taken``); an empty result
+    means no name was given.
+    """
+    text = unicodedata.normalize("NFKC", name or "")
+    return "".join(ch for ch in text
+                   if not ch.isspace() and unicodedata.category(ch) not in ("Cc", "Cf"))
+
+
+def _name_key(column_or_value):
+    """SQL: a name compared case-insensitively, the spaces older rows may still hold
+    ignored (``lower`` on SQLite and PostgreSQL alike)."""
+    stripped = func.replace(func.replace(column_or_value, " ", ""), "\u3000", "")
+    return func.lower(stripped)
 
 
 def name_taken(name: str, *, exclude_id: int | None = None) -> bool:
-    """Is ``name`` (normalised) used by another group? Full-width spaces in stored names
-    count as half-width ones."""
-    stored = func.replace(VolunteerGroup.name, "\u3000", " ")
-    query = select(VolunteerGroup.id).where(or_(VolunteerGroup.name == name, stored == name))
+    """Is ``name`` (``normalize_name``d) used by another group, ignoring case?"""
+    query = select(VolunteerGroup.id).where(_name_key(VolunteerGroup.name) == func.lower(literal(name)))
     if exclude_id is not None:
         query = query.where(VolunteerGroup.id != exclude_id)
     return db.session.scalar(query.limit(1)) is not None
@@ -183,18 +196,62 @@ def name_pattern(suffixes) -> str:
     return gettext(" or ").join(f"“××{suffix}”" for suffix in suffixes)
 
 
-def naming_problem(rule: NamingRule | None, name: str, group_type: str) -> str | None:
+def naming_problem(rule: NamingRule | None, name: str, group_type: str, county: str | None = None) -> str | None:
     """What is wrong with ``name`` for a group of ``group_type`` under ``rule`` (None: fine).
 
-    Federations are not checked; a county corps ends in a corps suffix; every other
-    type in a team suffix, with something before it.
+    Federations' names are not checked; a county corps ends in a corps suffix and,
+    when ``county`` (the full name of its county-level region) is given, starts with
+    it (``龙亭区志愿服务总队``, ``顺河回族区志愿服务总队``); every other type ends in a team
+    suffix, with something before it.
     """
     if rule is None or group_type == GroupType.FEDERATION:
         return None
     suffixes = rule.corps_suffixes if group_type == GroupType.COUNTY_CORPS else rule.team_suffixes
-    if not suffixes or any(name.endswith(s) and len(name) > len(s) for s in suffixes):
+    if suffixes and not any(name.endswith(s) and len(name) > len(s) for s in suffixes):
+        return gettext("The group name should be %(pattern)s.", pattern=name_pattern(suffixes))
+    if group_type == GroupType.COUNTY_CORPS and county and not name.startswith(county):
+        return gettext("The name of a county corps starts with the name of its county: “%(county)s”.",
+                       county=county)
+    return None
+
+
+def county_of(region: Region | None) -> Region | None:
+    """The county-level region (区/县) that is or contains ``region``; None above county level."""
+    if region is None or region.level < Region.COUNTY:
         return None
-    return gettext("The group name should be %(pattern)s.", pattern=name_pattern(suffixes))
+    if region.level == Region.COUNTY:
+        return region
+    codes = region.path.rstrip("/").split("/")
+    return db.session.scalar(select(Region).where(Region.code.in_(codes), Region.level == Region.COUNTY))
+
+
+def other_county_corps(county: Region, *, exclude_id: int | None = None) -> VolunteerGroup | None:
+    """A county corps in ``county`` (its region there or below) that is not rejected, or None."""
+    query = select(VolunteerGroup).where(
+        VolunteerGroup.group_type == GroupType.COUNTY_CORPS, VolunteerGroup.status != ReviewStatus.REJECTED,
+        under(VolunteerGroup.region_path, county.path))
+    if exclude_id is not None:
+        query = query.where(VolunteerGroup.id != exclude_id)
+    return db.session.scalar(query.order_by(VolunteerGroup.id).limit(1))
+
+
+def hierarchy_problems(group_type: str, region: Region | None,
+                       parent: VolunteerGroup | None) -> dict[str, str]:
+    """Rules for any group with a parent, whatever the city's rules: the group's region
+    lies within its parent's region, and a federation's parent is a federation.
+    Returns messages by input field (empty: fine)."""
+    problems: dict[str, str] = {}
+    if parent is None:
+        return problems
+    if group_type == GroupType.FEDERATION and parent.group_type != GroupType.FEDERATION:
+        problems["parent"] = gettext(
+            "The parent group of a federation must be a federation: “%(parent)s” is not.", parent=parent.name)
+    if region is not None and parent.region_path and not path_is_under(region.path, parent.region_path):
+        parent_region = parent.region.name if parent.region is not None else parent.region_code
+        problems["region_code"] = gettext(
+            "The group's region must lie within %(region)s, the region of its parent group “%(parent)s”.",
+            region=parent_region, parent=parent.name)
+    return problems
 
 
 def county_corps_for(region_path: str, rule: NamingRule) -> list[VolunteerGroup]:
@@ -249,7 +306,8 @@ def _resolve_parent(errors: FieldErrors, parent_id, parent_name) -> VolunteerGro
     parent_id = str(parent_id or "").strip()
     parent_name = normalize_name(parent_name)
     if parent_id:
-        parent = db.session.get(VolunteerGroup, int(parent_id)) if parent_id.isdigit() else None
+        pk = row_id(parent_id)
+        parent = db.session.get(VolunteerGroup, pk) if pk is not None else None
         if parent is None:
             errors.add("parent", gettext("Unknown parent group: search and choose it from the list."))
             return None
@@ -345,9 +403,26 @@ def _clean_group(errors: FieldErrors, *, group: VolunteerGroup | None, name, par
             errors.add("parent", gettext(
                 "A group that is not registered as a legal person needs a parent group."))
 
+    if group_type in GroupType.labels():
+        for field, problem in hierarchy_problems(group_type, region, parent).items():
+            if field not in errors:
+                errors.add(field, problem)
+
     rule = naming_rule_for(region.path if region else None, naming_rules())
+    county = None
+    if rule is not None and group_type == GroupType.COUNTY_CORPS and region is not None:
+        county = county_of(region)
+        if county is None:
+            errors.add("region_code", gettext(
+                "A county corps belongs to a county or district: choose that county or district as its region."))
+        else:
+            other = other_county_corps(county, exclude_id=group.id if group else None)
+            if other is not None:
+                errors.add("group_type", gettext(
+                    "%(county)s has a county corps already: “%(name)s”. Register as one of its teams instead.",
+                    county=county.name, name=other.name))
     if name and "name" not in errors and group_type in GroupType.labels():
-        problem = naming_problem(rule, name, group_type)
+        problem = naming_problem(rule, name, group_type, county=county.name if county else None)
         if problem:
             errors.add("name", problem)
     if group_type in GroupType.labels() and "parent" not in errors and region is not None:
@@ -469,8 +544,6 @@ def register_group(*, name: str, username: str, password: str, password_confirm:
 
 def administered_groups(scope=None) -> list[VolunteerGroup]:
     """The groups the user administers directly (团体信息), by name; Admin: none of its own."""
-    from app.security.scope import current_scope
-
     scope = scope or current_scope()
     if not scope.group_ids:
         return []
@@ -495,8 +568,6 @@ def update_group(group: VolunteerGroup, **fields) -> VolunteerGroup:
     :raises ScopeViolation: the user does not administer ``group`` itself
     :raises ValidationFailed: ``fields`` maps each refused input to its messages
     """
-    from app.security.scope import ensure_administers
-
     ensure_administers(group)
     unknown = set(fields) - set(GROUP_FIELDS)
     if unknown:
@@ -517,7 +588,7 @@ def update_group(group: VolunteerGroup, **fields) -> VolunteerGroup:
     given = {k: v for k, v in fields.items() if k in current}
     if approved:
         frozen = gettext("This cannot be changed once the group is approved.")
-        if "name" in given and normalize_name(given["name"]) != group.name:
+        if "name" in given and normalize_name(given["name"]) != normalize_name(group.name):
             errors.add("name", gettext("The name of an approved group cannot be changed."))
         if ("parent_id" in fields or "parent_name" in fields) and (parent.id if parent else None) != group.parent_id \
                 and "parent" not in errors:
@@ -567,8 +638,6 @@ def rotate_join_token(group: VolunteerGroup) -> str:
 
     :raises ScopeViolation: the user does not administer ``group`` itself
     """
-    from app.security.scope import ensure_administers
-
     ensure_administers(group)
     group.join_token = new_join_token()
     db.session.flush()
@@ -585,8 +654,6 @@ def reviewable_groups_clause(scope):
     the admins of that parent itself (Scope.group_ids: not by a grandparent's), a root
     group by an officer whose region contains the group's; Admin reviews any."""
     from sqlalchemy import and_, false, true
-
-    from app.security.scope import under
 
     if scope.everything:
         return true()
@@ -626,8 +693,6 @@ def review_groups(groups: list[VolunteerGroup], decision: str, reason: str | Non
     :raises DomainError: unknown decision, a rejection without a reason, a reason too
         long, or a group that is not pending
     """
-    from app.security.scope import current_scope
-
     scope = scope if scope is not None else current_scope()
     if reviewer_id is None:
         reviewer_id = reviews.acting_user_id()

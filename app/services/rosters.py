@@ -47,6 +47,8 @@ CURRENT = (MembershipStatus.ACTIVE, MembershipStatus.PENDING)  # shown by defaul
 # Import limits (refused files get a clear message).
 MAX_IMPORT_BYTES = 2 * 1024 * 1024
 MAX_IMPORT_ROWS = 5000
+# What 5000 rows of names and ID numbers unpack to, with room to spare (styles, shared strings).
+MAX_UNPACKED_BYTES = 50 * 1024 * 1024
 HEADER_SEARCH_ROWS = 10  # the header row may follow a title row or two
 LOOKUP_CHUNK = 500  # blind indexes per IN query
 
@@ -260,6 +262,23 @@ def roster_rows(group: VolunteerGroup, statuses: Iterable[str] = CURRENT) -> Ite
                decided.strftime("%Y-%m-%d %H:%M") if decided else ""]
 
 
+def _as_text(sheet, values) -> list:
+    """Cells that Excel must show as typed: openpyxl writes a string starting with "=" as
+    a formula, so a name like ``=HYPERLINK(…)`` would become a live link (CSV/formula
+    injection). Strings are written as strings, always."""
+    from openpyxl.cell import WriteOnlyCell
+
+    cells = []
+    for value in values:
+        if isinstance(value, str):
+            cell = WriteOnlyCell(sheet, value=value)
+            cell.data_type = "s"
+            cells.append(cell)
+        else:
+            cells.append(value)
+    return cells
+
+
 def write_roster_xlsx(group: VolunteerGroup, out: IO[bytes]) -> None:
     """导出: write ``group``'s roster (members and pending requests) as an .xlsx to ``out``.
 
@@ -272,7 +291,7 @@ def write_roster_xlsx(group: VolunteerGroup, out: IO[bytes]) -> None:
     sheet = workbook.create_sheet(gettext("My Members")[:31])
     sheet.append(export_headers())
     for row in roster_rows(group):
-        sheet.append(row)
+        sheet.append(_as_text(sheet, row))
     workbook.save(out)
 
 
@@ -335,6 +354,18 @@ def _find_header(rows: list[tuple]) -> tuple[int, dict[str, int], dict[str, str]
     return None
 
 
+def _refuse_zip_bomb(data: bytes) -> None:
+    """Refuse an .xlsx whose parts unpack to more than MAX_UNPACKED_BYTES: a 2 MB file can
+    hold gigabytes of XML, and openpyxl would read it all before finding nothing useful."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, ValueError, OSError) as err:
+        raise DomainError(gettext("The file is not a readable Excel (.xlsx) workbook.")) from err
+    if unpacked > MAX_UNPACKED_BYTES:
+        raise DomainError(gettext("The file is not a readable Excel (.xlsx) workbook."))
+
+
 def _read_workbook(filename: str, data: bytes) -> list[tuple]:
     """The first sheet's rows as value tuples; refuses what is not a usable .xlsx."""
     from openpyxl import load_workbook
@@ -345,6 +376,7 @@ def _read_workbook(filename: str, data: bytes) -> list[tuple]:
         raise DomainError(gettext("The file is empty."))
     if len(data) > MAX_IMPORT_BYTES:
         raise DomainError(gettext("The file is larger than %(mb)s MB.", mb=MAX_IMPORT_BYTES // (1024 * 1024)))
+    _refuse_zip_bomb(data)
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as err:
@@ -587,5 +619,5 @@ def write_error_report(batch: RosterImport, out: IO[bytes]) -> None:
     sheet.append([gettext("Row"), gettext("Column"), gettext("Reason"), gettext("Real name"),
                   gettext("ID number")])
     for line in error_report_rows(batch):
-        sheet.append(line)
+        sheet.append(_as_text(sheet, line))
     workbook.save(out)

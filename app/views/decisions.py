@@ -16,10 +16,10 @@ from flask_babel import gettext
 from sqlalchemy import select
 
 from app.extensions import db
+from app.security.scope import row_id
 from app.services.errors import DomainError, ScopeViolation
 
 APPROVE, REJECT = "approve", "reject"
-_MAX_ID_DIGITS = 12
 
 
 def decide_ticked(model, clause, decide: Callable, *, none_selected: str,
@@ -31,9 +31,9 @@ def decide_ticked(model, clause, decide: Callable, *, none_selected: str,
     if not raw:
         flash(none_selected, "warning")
         return redirect(url_for(".index"))
-    if not all(pk.isdigit() and len(pk) <= _MAX_ID_DIGITS for pk in raw):
+    ids = {row_id(pk) for pk in raw}
+    if None in ids:
         abort(404)
-    ids = {int(pk) for pk in raw}
     items = db.session.scalars(select(model).where(model.id.in_(ids), clause)).all()
     if len(items) != len(ids):
         abort(404)

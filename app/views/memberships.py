@@ -139,7 +139,7 @@ class MyGroupsView(BaseView):
             return self._no_volunteer(gettext("Join More Groups"))
         keyword = (request.args.get("q") or "").strip()[:50]
         page = request.args.get("page", "0")
-        page = int(page) if page.isdigit() and len(page) < 6 else 0
+        page = int(page) if page.isascii() and page.isdigit() and len(page) < 6 else 0
         found, more = groups.search_groups(keyword, page=page)
         # One query for the regions (the lazy loads below then hit the identity map).
         region_ids = {grp.region_id for grp in found}
@@ -279,7 +279,7 @@ class JoinRequestsView(BaseView):
     @has_access
     def index(self):
         page = request.args.get("page", "0")
-        page = int(page) if page.isdigit() and len(page) < 6 else 0
+        page = int(page) if page.isascii() and page.isdigit() and len(page) < 6 else 0
         pending, more = memberships.pending_requests(current_scope(), page=page)
         today = clock.today()
         return self.render_template(

@@ -24,7 +24,7 @@ from app.models import IdType, Membership, MembershipOrigin, MembershipStatus, R
 from app.security.permissions import (
     ACTION_READ, ACTION_WRITE, MENU_GROUP_MEMBERS, MENU_MY_MEMBERS, READ_ONLY, RESOURCE_MEMBERSHIP,
 )
-from app.security.scope import InScope
+from app.security.scope import InScope, row_id
 from app.security.scoped_views import ScopedInterface, ScopedViewMixin, scoped_rel_fields
 from app.services import rosters
 from app.services.errors import DomainError, ScopeViolation
@@ -72,10 +72,11 @@ def _send_xlsx(write, name: str):
 
 
 def _int_arg(value) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
+    """A row id from the request, or 404."""
+    pk = row_id(value)
+    if pk is None:
         abort(404)
+    return pk
 
 
 class MembershipModelView(ScopedViewMixin, ModelView):

@@ -136,6 +136,27 @@ def _corrupt(code: str) -> str:
 REFUSALS = [
     ("duplicate_name", dict(name=BEISHUDIAN), "name", "已存在"),
     ("duplicate_name_spaces", dict(name=f"  {BEISHUDIAN}\u3000"), "name", "已存在"),
+    ("duplicate_name_ideographic_space_inside", dict(name="北书店街道社区\u3000志愿服务队"), "name", "已存在"),
+    ("duplicate_name_zero_width_space", dict(name="北书店街道社区\u200b志愿服务队"), "name", "已存在"),
+    # (NUL itself is refused for the whole request before the form is read: see the service test below)
+    ("duplicate_name_control_characters", dict(name=f"\x01\x1b{BEISHUDIAN}\x7f"), "name", "已存在"),
+    ("missing_name_invisible_only", dict(name="\u200b\u3000\x01"), "name", "请填写团体名称"),
+    ("federation_under_a_team", dict(name="北书店街道志愿者联合会", group_type="federation",
+                                     parent_name=BEISHUDIAN), "parent", f"“{BEISHUDIAN}”不是"),
+    ("federation_under_a_corps_anywhere", dict(name="任意名称", group_type="federation", region_code="410105",
+                                               parent_name="郑州市金水区志愿服务总队"), "parent", "不是"),
+    ("region_outside_the_parents", dict(name="金水区测试社区志愿服务队", region_code="410105"),
+     "region_code", f"上级团体“{LONGTING_CORPS}”所在地区龙亭区"),
+    ("region_outside_the_parents_without_a_rule", dict(name="金水区测试服务中心", region_code="410105",
+                                                      parent_name="顺河回族区志愿服务总队"), "region_code", "顺河回族区"),
+    ("corps_named_after_another_county", dict(name="顺河区志愿服务总队", group_type="county_corps",
+                                              region_code="410212", parent_name=KAIFENG_FEDERATION),
+     "name", "“祥符区”开头"),
+    ("corps_second_in_its_county", dict(name="龙亭区第二志愿服务总队", group_type="county_corps",
+                                        region_code="410202", parent_name=KAIFENG_FEDERATION),
+     "group_type", f"龙亭区已有县（区）志愿服务总队“{LONGTING_CORPS}”"),
+    ("corps_above_county_level", dict(name="开封市志愿服务总队", group_type="county_corps",
+                                      region_code="410200", parent_name=KAIFENG_FEDERATION), "region_code", "县（区）"),
     ("team_name_rule", dict(name="龙亭区测试社区服务中心"), "name", "团体名称应为“××志愿服务队”"),
     ("corps_name_rule", dict(name="祥符区志愿者总队", group_type="county_corps", region_code="410212",
                              parent_name=KAIFENG_FEDERATION),
@@ -198,6 +219,65 @@ def test_register__names_differing_only_by_space_width_are_the_same(app, client)
     assert client.post("/groups/register/", data=_form(name="龙亭区 测试社区志愿服务队")).status_code == 200
     resp = client.post("/groups/register/", data=_form(name="龙亭区\u3000测试社区志愿服务队", username="other_admin"))
     assert resp.status_code == 400 and "name" in _field_errors(resp.get_data(as_text=True))
+
+
+def test_register__name_is_stored_normalised(app, client):
+    """NFKC, no control or format characters, no spaces: stored as it is compared."""
+    resp = client.post("/groups/register/", data=_form(name="\x01\x02龙亭区\u200b测试 社区\u3000志愿服务队"))
+    assert resp.status_code == 200, _field_errors(resp.get_data(as_text=True))
+    group = _group(app, "龙亭区测试社区志愿服务队")
+    assert group is not None and group.name_pinyin.startswith("ltqcssqzyfwd ")
+
+
+def test_register_group__service_normalises_nul_and_control_characters(app):
+    """Called directly (not through the form, whose NUL bytes never get this far), the
+    service stores ``\\x00\\x01测试志愿服务队`` as ``测试志愿服务队`` and refuses the same name again."""
+    fields = dict(password="Passw0rd1", password_confirm="Passw0rd1", parent_name=LONGTING_CORPS,
+                  region_code="410202", group_type="community", contact_name="测试", contact_phone="13912345678")
+    with app.test_request_context():
+        group = groups.register_group(name="\x00\x01测试志愿服务队", username="nul_group_admin", **fields)
+        assert group.name == "测试志愿服务队"
+        db.session.commit()
+        with pytest.raises(ValidationFailed) as err:
+            groups.register_group(name="\x00\x01测试志愿服务队", username="nul_group_admin2", **fields)
+        assert "已存在" in " ".join(err.value.fields["name"])
+        db.session.rollback()
+
+
+def test_register__names_differing_only_by_width_or_case_are_the_same(app, client):
+    assert client.post("/groups/register/", data=_form(name="龙亭区abc社区志愿服务队")).status_code == 200
+    for i, name in enumerate(("龙亭区ＡＢＣ社区志愿服务队", "龙亭区ABC社区志愿服务队", "龙亭区Ａbc社区志愿服务队")):
+        before = _counts(app)
+        resp = client.post("/groups/register/", data=_form(name=name, username=f"other_admin{i}"))
+        assert resp.status_code == 400, name
+        assert "已存在" in " ".join(_field_errors(resp.get_data(as_text=True))["name"])
+        assert _counts(app) == before
+    assert _group(app, "龙亭区ABC社区志愿服务队") is None
+
+
+def test_register__federation_under_a_federation_is_accepted(app, client):
+    resp = client.post("/groups/register/", data=_form(
+        name="开封市测试志愿者联合会", group_type="federation", parent_name=KAIFENG_FEDERATION, region_code="410200"))
+    assert resp.status_code == 200, _field_errors(resp.get_data(as_text=True))
+    assert _group(app, "开封市测试志愿者联合会").parent_id == _group(app, KAIFENG_FEDERATION).id
+
+
+def test_register__county_corps_named_after_its_county_one_per_county(app, client):
+    """通许县 (410222) has no corps: the first, named after the county, is accepted; a second
+    one is refused while the first is pending, and accepted once the first is rejected."""
+    corps = dict(group_type="county_corps", region_code="410222", parent_name=KAIFENG_FEDERATION)
+    resp = client.post("/groups/register/", data=_form(name="通许县志愿服务总队", **corps))
+    assert resp.status_code == 200, _field_errors(resp.get_data(as_text=True))
+    second = _form(name="通许县新城区志愿服务总队", username="second_corps_admin", **corps)
+    resp = client.post("/groups/register/", data=second)
+    assert resp.status_code == 400
+    assert "“通许县志愿服务总队”" in " ".join(_field_errors(resp.get_data(as_text=True))["group_type"])
+    with app.app_context():
+        db.session.scalar(select(VolunteerGroup).where(VolunteerGroup.name == "通许县志愿服务总队")).status = (
+            ReviewStatus.REJECTED)
+        db.session.commit()
+    resp = client.post("/groups/register/", data=second)
+    assert resp.status_code == 200, _field_errors(resp.get_data(as_text=True))
 
 
 def test_register__every_bad_field_is_reported_at_once(app, client):

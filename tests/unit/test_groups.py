@@ -92,6 +92,76 @@ def test_naming_problem__kaifeng_rule(app, name, group_type, ok):
     assert (problem is None) == ok, problem
 
 
+@pytest.mark.parametrize("name, county, ok", [
+    ("龙亭区志愿服务总队", "龙亭区", True),
+    ("顺河回族区志愿服务总队", "顺河回族区", True),
+    ("通许县志愿服务总队", "通许县", True),
+    ("顺河区志愿服务总队", "龙亭区", False),  # another county's name
+    ("顺河区志愿服务总队", "顺河回族区", False),  # the short name is not enough
+    ("开封市龙亭区志愿服务总队", "龙亭区", False),
+    ("龙亭区志愿服务总队", None, True),  # no county known: the suffix only
+])
+def test_naming_problem__county_corps_starts_with_its_county(app, name, county, ok):
+    with app.test_request_context():
+        problem = naming_problem(KAIFENG_RULE, name, GroupType.COUNTY_CORPS, county=county)
+    assert (problem is None) == ok, problem
+    if not ok:
+        assert problem == f"县（区）志愿服务总队的名称须以所在县（区）的名称“{county}”开头。"
+
+
+def test_county_of__the_county_level_region_containing_a_region(app):
+    with app.app_context():
+        assert groups.county_of(groups._find_region("410202")).code == "410202"
+        assert groups.county_of(groups._find_region("410202001")).code == "410202"
+        assert groups.county_of(groups._find_region("410200")) is None
+        assert groups.county_of(None) is None
+
+
+def test_other_county_corps__one_per_county_unless_rejected(db_session):
+    longting = groups._find_region("410202")
+    corps = groups.other_county_corps(longting)
+    assert corps is not None and corps.name == "龙亭区志愿服务总队"
+    assert groups.other_county_corps(longting, exclude_id=corps.id) is None
+    corps.status = "rejected"
+    db.session.flush()
+    assert groups.other_county_corps(longting) is None
+    assert groups.other_county_corps(groups._find_region("410212")) is None  # 祥符区: none yet
+
+
+def test_hierarchy_problems__region_within_parent_and_federation_under_federation(app):
+    with app.test_request_context():
+        by_name = {g.name: g for g in db.session.scalars(select(VolunteerGroup))}
+        corps, henan, kaifeng = by_name["龙亭区志愿服务总队"], by_name["河南省志愿服务联合会"], by_name["开封市志愿服务联合会"]
+        jinshui, longting_street = groups._find_region("410105"), groups._find_region("410202001")
+        assert groups.hierarchy_problems(GroupType.COMMUNITY, longting_street, corps) == {}
+        assert groups.hierarchy_problems(GroupType.COMMUNITY, groups._find_region("410202"), corps) == {}
+        outside = groups.hierarchy_problems(GroupType.COMMUNITY, jinshui, corps)
+        assert set(outside) == {"region_code"} and "龙亭区" in outside["region_code"]
+        assert groups.hierarchy_problems(GroupType.FEDERATION, groups._find_region("410200"), henan) == {}
+        assert groups.hierarchy_problems(GroupType.FEDERATION, None, None) == {}
+        team_parent = groups.hierarchy_problems(GroupType.FEDERATION, longting_street, corps)
+        assert set(team_parent) == {"parent"} and "龙亭区志愿服务总队" in team_parent["parent"]
+        assert groups.hierarchy_problems(GroupType.FEDERATION, jinshui, kaifeng).keys() == {"region_code"}
+
+
+def test_demo_groups__satisfy_the_hierarchy_and_county_corps_rules(app):
+    """Every demo group, approved or pending: within its parent's region, federations under
+    federations, and under a city rule a county corps named after its county, one per county."""
+    with app.test_request_context():
+        rules = groups.naming_rules()
+        demo = db.session.scalars(select(VolunteerGroup)).all()
+        assert len(demo) >= 13
+        for group in demo:
+            assert groups.hierarchy_problems(group.group_type, group.region, group.parent) == {}, group.name
+            rule = naming_rule_for(group.region_path, rules)
+            if rule is None or group.group_type != GroupType.COUNTY_CORPS:
+                continue
+            county = groups.county_of(group.region)
+            assert county is not None, group.name
+            assert naming_problem(rule, group.name, group.group_type, county=county.name) is None, group.name
+            assert groups.other_county_corps(county, exclude_id=group.id) is None, group.name
+
+
 def test_naming_problem__message_shows_the_pattern(app):
     with app.test_request_context():
         corps = naming_problem(KAIFENG_RULE, "祥符区总队", GroupType.COUNTY_CORPS)
@@ -151,12 +221,39 @@ def test_parent_problem__team_takes_its_county_corps_and_corps_the_federation(ap
 
 @pytest.mark.parametrize("raw, stored", [
     ("  北书店街道社区志愿服务队 ", "北书店街道社区志愿服务队"),
-    ("龙亭区\u3000测试  志愿服务队", "龙亭区 测试 志愿服务队"),
+    ("龙亭区\u3000测试  志愿服务队", "龙亭区测试志愿服务队"),  # Chinese group names have no spaces
+    ("北书店街道社区\u3000志愿服务队", "北书店街道社区志愿服务队"),
+    ("北书店街道社区\u200b志愿服务队", "北书店街道社区志愿服务队"),  # zero-width space (Cf)
+    ("\ufeff北书店\u200d街道\u2060社区\u202e志愿服务队", "北书店街道社区志愿服务队"),  # BOM, joiners, bidi
+    ("\x00\x01测试志愿服务队", "测试志愿服务队"),  # control characters (Cc)
+    ("北书店\t街道\n社区\xa0志愿服务队", "北书店街道社区志愿服务队"),
+    ("ＡＢＣ志愿服务队", "ABC志愿服务队"),  # NFKC: full-width letters
+    ("第１志愿服务队", "第1志愿服务队"),
     ("\u3000", ""),
+    ("\u200b\x00 \u3000", ""),
     (None, ""),
 ])
 def test_normalize_name(raw, stored):
     assert groups.normalize_name(raw) == stored
+
+
+def test_normalize_name__is_idempotent():
+    for raw in ("ＡＢＣ\u3000志愿\u200b服务队", "\x00\x01测试志愿服务队", "龙亭区志愿服务总队"):
+        once = groups.normalize_name(raw)
+        assert groups.normalize_name(once) == once
+
+
+def test_name_taken__normalised_and_case_insensitive(db_session):
+    """Every spelling of a stored name is taken: width, spaces, invisible characters, case."""
+    for raw in ("北书店街道社区　志愿服务队", "北书店街道社区\u200b志愿服务队", "\x00\x01北书店街道社区志愿服务队"):
+        assert groups.name_taken(groups.normalize_name(raw)), raw
+    group = db.session.scalar(select(VolunteerGroup).where(VolunteerGroup.name == "北书店街道社区志愿服务队"))
+    group.name = "abc志愿服务队"
+    db.session.flush()
+    for raw in ("ABC志愿服务队", "ＡＢＣ志愿服务队", "aBc志愿服务队"):
+        assert groups.name_taken(groups.normalize_name(raw)), raw
+    assert not groups.name_taken("abc志愿服务队", exclude_id=group.id)
+    assert not groups.name_taken("abd志愿服务队")
 
 
 @pytest.mark.parametrize("raw, stored", [

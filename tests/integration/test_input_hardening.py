@@ -1,0 +1,179 @@
+"""Hostile input found by probing issue 5's pages and APIs: each case once answered a
+500 or leaked data. Now: 404 for ids no row can have, 400 for text the database
+cannot store, no related choices outside the caller's scope, and Excel cells that
+never turn into formulas."""
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pytest
+from openpyxl import Workbook, load_workbook
+from sqlalchemy import select
+
+from app.demo import BEISHUDIAN_TEAM
+from app.extensions import db
+from app.models import Volunteer, VolunteerGroup
+from tests.conftest import login
+
+HUGE = "99999999999999999999"
+INT4_PAST = "2147483648"
+
+
+def _token(client, username):
+    resp = client.post("/api/v1/security/login",
+                       json={"username": username, "password": "Demo12345!", "provider": "db"})
+    return {"Authorization": f"Bearer {resp.get_json()['access_token']}"}
+
+
+def _group_id(app, name):
+    with app.app_context():
+        return db.session.scalar(select(VolunteerGroup.id).where(VolunteerGroup.name == name))
+
+
+# --- /_info offers nothing outside the caller's scope ---
+
+
+@pytest.mark.parametrize("resource", ["membership", "volunteer_group", "volunteer", "project", "service_record"])
+def test_api_info__read_only_resource_offers_no_related_choices(client, resource):
+    headers = _token(client, "vol_longting")
+    body = client.get(f"/api/v1/{resource}/_info", headers=headers).get_json()
+    assert body["add_columns"] == [] and body["edit_columns"] == []
+
+
+def test_api_info__membership_lists_no_volunteer_names(app, client):
+    headers = _token(client, "vol_longting")
+    text = client.get("/api/v1/membership/_info?q=(add_columns:(volunteer:(page:0,page_size:100)))",
+                      headers=headers).get_data(as_text=True)
+    with app.app_context():
+        others = db.session.scalars(select(Volunteer.real_name).where(Volunteer.real_name != "李明华")).all()
+    assert not [name for name in others if name in text]
+
+
+# --- Ids no row can have: 404, never 500 ---
+
+
+@pytest.mark.parametrize("url", [
+    f"/group-admin/members/export.xlsx?group={HUGE}",
+    f"/group-admin/members/export.xlsx?group={INT4_PAST}",
+    f"/group-admin/members/show/{HUGE}",
+    f"/group-admin/profile/{HUGE}/edit",
+    f"/group-admin/profile/{INT4_PAST}/edit",
+    f"/my/groups/{HUGE}/card",
+    "/group-admin/members/download/x",
+])
+def test_page__impossible_id_is_404(client, url):
+    login(client, "longting_team_admin")
+    assert client.get(url).status_code == 404
+
+
+def test_list_page__huge_page_number_is_not_an_error(client):
+    login(client, "longting_team_admin")
+    assert client.get(f"/group-admin/members/list/?page_MembershipModelView={HUGE}").status_code in (200, 400)
+
+
+@pytest.mark.parametrize("form", [
+    {"rowid": HUGE, "decision": "approve"},
+    {"rowid": INT4_PAST, "decision": "approve"},
+    {"rowid": "²", "decision": "approve"},
+])
+def test_decide__impossible_ids_are_404(client, form):
+    login(client, "culture_team_admin")
+    assert client.post("/group-admin/join-requests/decide", data=form).status_code == 404
+    assert client.post("/group-review/decide", data=form).status_code == 404
+
+
+def test_join_requests__unicode_digit_page_is_the_first_page(client):
+    login(client, "culture_team_admin")
+    assert client.get("/group-admin/join-requests/?page=²").status_code == 200
+
+
+@pytest.mark.parametrize("path", [f"/api/v1/membership/{HUGE}", f"/api/v1/volunteer_group/{HUGE}",
+                                  f"/api/v1/membership/{INT4_PAST}"])
+def test_api__impossible_id_is_404(client, path):
+    headers = _token(client, "longting_team_admin")
+    assert client.get(path, headers=headers).status_code == 404
+
+
+def test_api__impossible_page_is_not_a_500(client):
+    headers = _token(client, "longting_team_admin")
+    resp = client.get(f"/api/v1/membership/?q=(page:{HUGE},page_size:10)", headers=headers)
+    assert resp.status_code in (200, 400) and resp.get_json().get("result", []) == []
+
+
+def test_register_group__impossible_parent_id_is_a_field_error(client):
+    resp = client.post("/groups/register/", data={"name": "测试志愿服务队", "parent_id": HUGE})
+    assert resp.status_code == 400
+
+
+# --- NUL characters: 400 before they reach the database ---
+
+
+@pytest.mark.parametrize("url", ["/groups/search.json?q=%00", "/groups/join/abc%00def",
+                                 "/my/groups/search?q=a%00b", "/group-admin/members/list/?_flt_0_volunteer_name=%00"])
+def test_nul_in_url__is_400(client, url):
+    login(client, "vol_shunhe")
+    assert client.get(url).status_code == 400
+
+
+def test_nul_in_form__is_400_and_nothing_written(app, client):
+    with app.app_context():
+        before = db.session.query(VolunteerGroup).count()
+    resp = client.post("/groups/register/", data={"name": "测试\x00志愿服务队", "username": "nul_admin"})
+    assert resp.status_code == 400
+    with app.app_context():
+        assert db.session.query(VolunteerGroup).count() == before
+
+
+def test_nul_in_json__is_400(client):
+    headers = _token(client, "culture_team_admin")
+    resp = client.post("/api/v1/membership/1/review", headers=headers,
+                       data='{"decision": "reject", "reason": "a\\u0000b"}', content_type="application/json")
+    assert resp.status_code == 400
+
+
+# --- Excel ---
+
+
+def test_import__zip_bomb_is_refused_before_unpacking(client, app):
+    """A 60 MB sheet of one repeated byte packs into a few dozen KB."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("xl/worksheets/sheet1.xml", b"<" + b"a" * (60 * 1024 * 1024) + b">")
+    data = buffer.getvalue()
+    assert len(data) < 1024 * 1024
+    login(client, "longting_team_admin")
+    resp = client.post("/group-admin/members/import", data={
+        "group": _group_id(app, BEISHUDIAN_TEAM), "file": (io.BytesIO(data), "名单.xlsx")},
+        content_type="multipart/form-data")
+    assert resp.status_code == 400 and "Excel" in resp.get_data(as_text=True)
+
+
+def test_export__a_name_that_looks_like_a_formula_stays_text(app, client):
+    group = _group_id(app, BEISHUDIAN_TEAM)
+    evil = '=HYPERLINK("http://evil.example","点我")'
+    with app.app_context():
+        from app.models import Membership
+
+        membership = db.session.scalar(select(Membership).where(Membership.group_id == group,
+                                                                Membership.status == "active"))
+        membership.volunteer_name = evil
+        db.session.commit()
+    login(client, "longting_team_admin")
+    resp = client.get(f"/group-admin/members/export.xlsx?group={group}")
+    sheet = load_workbook(io.BytesIO(resp.data)).worksheets[0]
+    cells = [cell for row in sheet.iter_rows() for cell in row if cell.value == evil]
+    assert cells and all(cell.data_type == "s" for cell in cells)
+
+
+def test_workbook_helper__formula_strings_are_written_as_text():
+    from app.services.rosters import _as_text
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("x")
+    sheet.append(_as_text(sheet, ["=1+1", "+1", "@SUM(A1)", 5, None]))
+    out = io.BytesIO()
+    workbook.save(out)
+    row = next(load_workbook(io.BytesIO(out.getvalue())).worksheets[0].iter_rows())
+    assert [c.data_type for c in row[:3]] == ["s", "s", "s"] and row[0].value == "=1+1"

@@ -12,7 +12,7 @@ import math
 import time
 from dataclasses import dataclass
 
-from flask import Flask, current_app, flash, has_request_context, jsonify, redirect, request
+from flask import Flask, current_app, flash, has_app_context, has_request_context, jsonify, redirect, request
 from flask_babel import gettext
 from flask_talisman import Talisman
 from limits import RateLimitItemPerSecond
@@ -201,6 +201,14 @@ def client_address() -> str | None:
             return str(ip.ipv4_mapped)
         return str(ipaddress.ip_network(f"{ip}/64", strict=False))
     return str(ip)
+
+
+def rate_limiter() -> MovingWindowRateLimiter | None:
+    """The moving-window limiter on the throttle's shared storage (Redis in production),
+    for any per-user or per-address budget; None when the app has none. Needs only an
+    app context, so services count attempts the same way in tests and CLI jobs."""
+    throttle = current_app.extensions.get(EXTENSION) if has_app_context() else None
+    return throttle.limiter if throttle is not None else None
 
 
 def login_throttle() -> LoginThrottle | None:

@@ -20,6 +20,7 @@ from app.models import (
     JoinPolicy, Membership, MembershipOrigin, MembershipStatus, ReviewStatus, Volunteer, VolunteerGroup,
 )
 from app.security import pii
+from app.security.hardening import rate_limiter
 from app.services import reviews
 from app.services.clock import utcnow
 from app.services.errors import DomainError
@@ -76,21 +77,12 @@ def _password_limit():
                                   int(config.get("JOIN_PASSWORD_WINDOW_SECONDS", 900)))
 
 
-def _limiter():
-    """The moving-window limiter behind the login throttle (shared storage: Redis in
-    production), or None when the app has none."""
-    from app.security.hardening import EXTENSION
-
-    throttle = current_app.extensions.get(EXTENSION)
-    return throttle.limiter if throttle is not None else None
-
-
 _PASSWORD_KEY = "join-password-failures/user"
 
 
 def _password_wait(user_key: str) -> int:
     """Seconds until this user may try a join password again; 0 if now."""
-    limiter = _limiter()
+    limiter = rate_limiter()
     if limiter is None:
         return 0
     item = _password_limit()
@@ -112,11 +104,11 @@ def _check_join_password(group: VolunteerGroup, volunteer: Volunteer, password: 
         raise DomainError(gettext("%(group)s admits members with its join password: please enter it.",
                                   group=group.name))
     if not group.join_password_hash or not check_password_hash(group.join_password_hash, password):
-        limiter = _limiter()
+        limiter = rate_limiter()
         if limiter is not None:
             limiter.hit(_password_limit(), _PASSWORD_KEY, user_key)
         raise DomainError(gettext("The join password is wrong."))
-    limiter = _limiter()
+    limiter = rate_limiter()
     if limiter is not None:
         limiter.clear(_password_limit(), _PASSWORD_KEY, user_key)
 

@@ -23,7 +23,7 @@ import zipfile
 from dataclasses import dataclass, field, replace
 from typing import IO, Iterable, Iterator
 
-from flask import current_app, g, has_request_context
+from flask import current_app
 from flask_babel import force_locale, gettext, lazy_gettext
 from limits import RateLimitItemPerSecond
 from sqlalchemy import select
@@ -34,8 +34,9 @@ from app.models import (
     VolunteerGroup,
 )
 from app.security import pii
-from app.security.hardening import login_throttle
+from app.security.hardening import rate_limiter
 from app.security.scope import Scope, current_scope, ensure_administers, ensure_in_scope, scope_clause
+from app.services import reviews
 from app.services.clock import utcnow
 from app.services.errors import DomainError, ScopeViolation, ValidationFailed
 from app.services.groups import is_approved
@@ -109,11 +110,6 @@ def readable_groups(scope: Scope | None = None, limit: int = 200) -> list[Volunt
 # --- Throttling ---
 
 
-def _user_key() -> str | None:
-    user = getattr(g, "user", None) if has_request_context() else None
-    return str(user.id) if getattr(user, "is_authenticated", False) else None
-
-
 def _lookup_limit() -> RateLimitItemPerSecond:
     config = current_app.config
     return RateLimitItemPerSecond(int(config.get("ROSTER_LOOKUP_FAILURES", 30)),
@@ -129,20 +125,20 @@ def _import_miss_limit() -> RateLimitItemPerSecond:
 
 
 def _check_budget(item, namespace: str) -> None:
-    throttle, key = login_throttle(), _user_key()
-    if throttle is not None and key is not None and not throttle.limiter.test(item, namespace, key):
+    limiter, key = rate_limiter(), reviews.acting_user_id()
+    if limiter is not None and key is not None and not limiter.test(item, namespace, str(key)):
         raise LookupThrottled(gettext("Too many attempts. Please try again in a few minutes."))
 
 
 def _spend(item, namespace: str, cost: int = 1) -> None:
     """Record ``cost`` attempts (capped at what is left: ``limits`` refuses, and does
     not record, a hit larger than the remaining budget)."""
-    throttle, key = login_throttle(), _user_key()
-    if throttle is None or key is None or cost <= 0:
+    limiter, key = rate_limiter(), reviews.acting_user_id()
+    if limiter is None or key is None or cost <= 0:
         return
-    remaining = throttle.limiter.get_window_stats(item, namespace, key).remaining
+    remaining = limiter.get_window_stats(item, namespace, str(key)).remaining
     if min(cost, remaining) > 0:
-        throttle.limiter.hit(item, namespace, key, cost=min(cost, remaining))
+        limiter.hit(item, namespace, str(key), cost=min(cost, remaining))
 
 
 # --- Finding a volunteer by identity ---
@@ -220,11 +216,11 @@ def remove_members(items: Iterable[Membership]) -> int:
         raise DomainError(gettext(
             "Only members and pending requests can be removed: %(names)s.",
             names="、".join(m.volunteer_name or "" for m in refused)))
-    actor = _user_key()
+    actor = reviews.acting_user_id()
     for membership in items:
         membership.status = MembershipStatus.REMOVED
         membership.decided_on = utcnow()
-        membership.decided_by_fk = int(actor) if actor else None
+        membership.decided_by_fk = actor
     db.session.flush()
     return len(items)
 
@@ -482,7 +478,7 @@ def check_roster_file(group: VolunteerGroup, filename: str, stream: IO[bytes]) -
         region_path=group.region_path, filename=(filename or "")[:255],
         rows_json=json.dumps([r.as_json() for r in checked], ensure_ascii=False),
         total_rows=len(checked), valid_rows=sum(r.outcome == OK for r in checked),
-        created_by_fk=int(_user_key()) if _user_key() else None,
+        created_by_fk=reviews.acting_user_id(),
     )
     db.session.add(batch)
     db.session.flush()

@@ -20,7 +20,7 @@ from wtforms.validators import Length
 from app.extensions import db
 from app.models import IdType, Region, ReviewStatus
 from app.services import regions, volunteers
-from app.security.hardening import client_address, login_throttle
+from app.security.hardening import client_address, rate_limiter
 from app.security.scope import current_scope
 from app.services.errors import DomainError, ScopeViolation, ValidationFailed
 from app.views.user_center import ServiceProfileFields
@@ -42,16 +42,16 @@ def _registration_limit() -> RateLimitItemPerHour:
 def too_many_registrations() -> bool:
     """True when this address has used up its registrations (volunteer and group accounts
     alike); shares the login throttle's storage."""
-    throttle = login_throttle()
-    return throttle is not None and not throttle.limiter.test(
+    limiter = rate_limiter()
+    return limiter is not None and not limiter.test(
         _registration_limit(), "registrations/address", client_address() or "-")
 
 
 def count_registration() -> None:
     """Count one account created from this address (注册志愿者 and 团体注册)."""
-    throttle = login_throttle()
-    if throttle is not None:
-        throttle.limiter.hit(_registration_limit(), "registrations/address", client_address() or "-")
+    limiter = rate_limiter()
+    if limiter is not None:
+        limiter.hit(_registration_limit(), "registrations/address", client_address() or "-")
 
 
 class RegistrationForm(ServiceProfileFields):

@@ -43,6 +43,8 @@ SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or "sqlite:///" + os.pa
     INSTANCE_DIR, "volunteer_cloud.db"
 )
 SQLALCHEMY_TRACK_MODIFICATIONS = False
+# SQLite only: how long a transaction waits for another's lock before "database is locked".
+SQLITE_BUSY_TIMEOUT_MS = int(os.environ.get("SQLITE_BUSY_TIMEOUT_MS", "30000"))
 
 # Rate-limit storage: in-process memory by default, Redis in production.
 RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")

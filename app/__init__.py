@@ -6,7 +6,7 @@ import os
 from flask import Flask
 from flask_appbuilder import AppBuilder
 
-from app.extensions import csrf, db, migrate
+from app.extensions import csrf, db, init_sqlite, migrate
 
 
 class ConfigError(RuntimeError):
@@ -37,6 +37,7 @@ def create_app(config_object: str | object = "config", **overrides) -> Flask:
     _check_config(app)
 
     db.init_app(app)
+    init_sqlite(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
     # Before the AppBuilder, so FAB's API blueprints get exempted (FAB-NOTES).
     csrf.init_app(app)

@@ -34,6 +34,7 @@ from app.models import (
     SERVICE_CATEGORIES,
     BindingKind,
     Enrollment,
+    EnrollmentOrigin,
     EnrollmentStatus,
     GroupType,
     Honor,
@@ -52,6 +53,7 @@ from app.models import (
     ReviewStatus,
     ServiceRecord,
     Volunteer,
+    VolunteerDay,
     VolunteerGroup,
 )
 from app.security import pii
@@ -461,6 +463,7 @@ class _DemoBuilder:
         self.member_of: dict[int, dict[int, datetime]] = {}  # group id -> {volunteer id: joined}
         self.enrolled: dict[int, set[int]] = {}  # project id -> enrolled volunteer ids
         self.day_minutes: dict[tuple[int, date], int] = {}
+        self.approved_day_minutes: dict[tuple[int, date], int] = {}
         self.hour_codes: dict[tuple[int, date], HourCode] = {}
         self.used_ids: set[str] = set()
 
@@ -817,7 +820,8 @@ class _DemoBuilder:
             position=position, project=project, volunteer_id=volunteer.id,
             group_path=project.group_path, region_id=project.region_id,
             region_path=project.region_path, status=status,
-            origin="admin" if project.is_backfill else "self",
+            origin=EnrollmentOrigin.ADMIN if project.is_backfill else EnrollmentOrigin.SELF,
+            volunteer_name=volunteer.real_name, volunteer_no=volunteer.volunteer_no,
             guardian_confirmed_on=(_enrolled_at(project) + timedelta(days=1)
                                    if is_minor and status == EnrollmentStatus.ACCEPTED else None),
             created_on=_enrolled_at(project),
@@ -842,6 +846,9 @@ class _DemoBuilder:
             for index, day in enumerate(sorted(self.rng.sample(days, count))):
                 self._add_record(enrollment, volunteers_by_id[enrollment.volunteer_id], day,
                                  may_be_pending=index > 0)
+        # The ledger's day totals (services.hours.credit keeps them from here on).
+        db.session.add_all(VolunteerDay(volunteer_id=volunteer_id, served_on=day, minutes=minutes)
+                           for (volunteer_id, day), minutes in sorted(self.approved_day_minutes.items()))
 
     def _service_days(self, project: Project) -> list[date]:
         """Days the project ran, up to yesterday (none before it starts)."""
@@ -882,6 +889,8 @@ class _DemoBuilder:
             code.uses += 1
         if not pending:
             volunteer.total_minutes += minutes
+            key = (volunteer.id, day)
+            self.approved_day_minutes[key] = self.approved_day_minutes.get(key, 0) + minutes
 
     def _minutes(self, position: Position) -> int:
         """Minutes near the position's default, within 60..480."""

@@ -8,7 +8,7 @@ predicate with no join (DESIGN.md §4).
 from __future__ import annotations
 
 import enum
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Optional
 
 from flask_appbuilder.security.sqla.models import User
@@ -26,6 +26,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    Time,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
@@ -158,10 +159,32 @@ class RecruitScope(Choices):
 
 
 class EnrollmentStatus(Choices):
+    """Accepted enrollments hold a place (``Position.enrolled_count``); an invitation
+    waits for the volunteer; cancelled and declined rows can be revived."""
+
     PENDING = "pending"
     ACCEPTED = "accepted"
     REJECTED = "rejected"
     CANCELLED = "cancelled"
+    INVITED = "invited"
+    DECLINED = "declined"
+
+    @classmethod
+    def _labels(cls):
+        return {"pending": _("Pending"), "accepted": _("Signed up"), "rejected": _("Rejected"),
+                "cancelled": _("Cancelled"), "invited": _("Invited"), "declined": _("Declined")}
+
+
+class EnrollmentOrigin(Choices):
+    SELF = "self"  # 报名
+    INVITATION = "invitation"  # 邀请, accepted by the volunteer
+    ADMIN = "admin"  # added by the group admin by name + ID (时间补录招募)
+    HOUR_CODE = "hour_code"  # 录入时长码: the code is the admin's consent
+
+    @classmethod
+    def _labels(cls):
+        return {"self": _("Signed up"), "invitation": _("Invitation"),
+                "admin": _("Added by the group"), "hour_code": _("Hour Code")}
 
 
 class RecordSource(Choices):
@@ -172,11 +195,21 @@ class RecordSource(Choices):
     TRANSFER_IN = "transfer_in"
     CORRECTION = "correction"
 
+    @classmethod
+    def _labels(cls):
+        return {"group_entry": _("Recorded by the group"), "hour_code": _("Hour Code"),
+                "application": _("Application"), "backfill": _("Backfill"),
+                "transfer_in": _("Transferred in"), "correction": _("Correction")}
+
 
 class RecordStatus(Choices):
     PENDING = "pending"
     APPROVED = "approved"
     REJECTED = "rejected"
+
+    @classmethod
+    def _labels(cls):
+        return {"pending": _("Pending"), "approved": _("Approved"), "rejected": _("Rejected")}
 
 
 class HonorLevel(Choices):
@@ -483,9 +516,15 @@ class RosterImport(Scoped, Stamped, Model):
 
 
 class Project(Scoped, Stamped, Model):
-    """A volunteer project (志愿项目) of a group. It closes (结项) at ``ends_at``."""
+    """A volunteer project (志愿项目) of a group. It closes (结项) at ``ends_at``, or
+    earlier when its admin closes it by hand (``closed_on``); nothing runs at the end
+    instant: "closed" is read off the clock."""
 
     __tablename__ = "project"
+    __table_args__ = (
+        CheckConstraint("ends_at > starts_at", name="ck_project_dates"),
+        Index("ix_project_region_path_ends_at", "region_path", "ends_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     group_id: Mapped[int] = mapped_column(ForeignKey("volunteer_group.id"), index=True)
@@ -502,9 +541,21 @@ class Project(Scoped, Stamped, Model):
     is_suspended: Mapped[bool] = mapped_column(Boolean, default=False)
     contact_name: Mapped[Optional[str]] = mapped_column(String(64))
     contact_phone_masked: Mapped[Optional[str]] = mapped_column(String(20))
+    # Manual 结项 (by the group's admin) or an officer's close: when and by whom.
+    closed_on: Mapped[Optional[datetime]] = mapped_column(DateTime)
+    closed_by_fk: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
 
     group: Mapped[VolunteerGroup] = relationship()
-    positions: Mapped[list["Position"]] = relationship(back_populates="project")
+    positions: Mapped[list["Position"]] = relationship(
+        back_populates="project", order_by="Position.id")
+
+    def closes_at(self) -> datetime:
+        """The instant the project closed or will close (UTC)."""
+        return min(self.closed_on, self.ends_at) if self.closed_on else self.ends_at
+
+    def is_closed(self, now: datetime | None = None) -> bool:
+        """结项: past its end, closed by hand, or closed by an officer."""
+        return self.is_suspended or self.closes_at() <= (now or utcnow())
 
     def __repr__(self) -> str:
         return self.name
@@ -514,21 +565,40 @@ class Position(Scoped, Model):
     """A position (岗位) of a project: quota, shift, default hours, age limits."""
 
     __tablename__ = "position"
+    __table_args__ = (
+        CheckConstraint("quota > 0 AND enrolled_count >= 0", name="ck_position_counts"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), index=True)
     group_path: Mapped[str] = mapped_column(PathString(128), index=True)
     name: Mapped[str] = mapped_column(String(120))
     quota: Mapped[int] = mapped_column(Integer)
-    shift_start: Mapped[Optional[datetime]] = mapped_column(DateTime)
-    shift_end: Mapped[Optional[datetime]] = mapped_column(DateTime)
+    # The daily shift, local (Asia/Shanghai) wall-clock times.
+    shift_start: Mapped[Optional[time]] = mapped_column(Time)
+    shift_end: Mapped[Optional[time]] = mapped_column(Time)
     default_minutes: Mapped[Optional[int]] = mapped_column(Integer)
     min_age: Mapped[Optional[int]] = mapped_column(SmallInteger)
     max_age: Mapped[Optional[int]] = mapped_column(SmallInteger)
     allows_minors: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Accepted enrollments; self sign-up stops at the quota, an hour code or the
+    # admin may go past it (their consent).
     enrolled_count: Mapped[int] = mapped_column(Integer, default=0)
 
     project: Mapped[Project] = relationship(back_populates="positions")
+
+    @property
+    def remaining(self) -> int:
+        return max(self.quota - self.enrolled_count, 0)
+
+    @property
+    def shift_minutes(self) -> int | None:
+        """The shift's length in minutes, when both ends are set (a night shift wraps)."""
+        if self.shift_start is None or self.shift_end is None:
+            return None
+        start = self.shift_start.hour * 60 + self.shift_start.minute
+        end = self.shift_end.hour * 60 + self.shift_end.minute
+        return (end - start) % 1440 or 1440
 
     def __repr__(self) -> str:
         return self.name
@@ -546,8 +616,11 @@ class Enrollment(Scoped, Stamped, Model):
     volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteer.id"), index=True)
     group_path: Mapped[str] = mapped_column(PathString(128), index=True)
     status: Mapped[str] = mapped_column(String(16), default=EnrollmentStatus.PENDING)
-    origin: Mapped[str] = mapped_column(String(16), default="self")
+    origin: Mapped[str] = mapped_column(String(16), default=EnrollmentOrigin.SELF)
     guardian_confirmed_on: Mapped[Optional[datetime]] = mapped_column(DateTime)
+    # Copied from the volunteer, so the 计时 page lists and searches without a join.
+    volunteer_name: Mapped[Optional[str]] = mapped_column(String(64))
+    volunteer_no: Mapped[Optional[str]] = mapped_column(String(15))
 
     position: Mapped[Position] = relationship()
     project: Mapped[Project] = relationship()
@@ -561,7 +634,10 @@ class HourCode(Scoped, Stamped, Model):
     """A 12-digit hour code (时长码) for one activity of one position."""
 
     __tablename__ = "hour_code"
-    __table_args__ = (CheckConstraint("uses <= max_uses", name="ck_hour_code_uses"),)
+    __table_args__ = (
+        CheckConstraint("uses <= max_uses", name="ck_hour_code_uses"),
+        CheckConstraint("minutes BETWEEN 1 AND 1440", name="ck_hour_code_minutes"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(12), unique=True)
@@ -570,7 +646,7 @@ class HourCode(Scoped, Stamped, Model):
     group_path: Mapped[str] = mapped_column(PathString(128), index=True)
     activity_on: Mapped[date] = mapped_column(Date)
     minutes: Mapped[int] = mapped_column(Integer)
-    max_uses: Mapped[int] = mapped_column(Integer)
+    max_uses: Mapped[Optional[int]] = mapped_column(Integer)  # None: no limit
     uses: Mapped[int] = mapped_column(Integer, default=0)
 
     position: Mapped[Position] = relationship()
@@ -590,6 +666,7 @@ class ServiceRecord(Scoped, Stamped, Model):
         UniqueConstraint("hour_code_id", "volunteer_id", name="uq_service_record_hour_code"),
         Index("ix_service_record_region_path_served_on", "region_path", "served_on"),
         Index("ix_service_record_volunteer_served_on", "volunteer_id", "served_on"),
+        Index("ix_service_record_group_status_id", "group_id", "status", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -608,8 +685,9 @@ class ServiceRecord(Scoped, Stamped, Model):
     source: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), default=RecordStatus.PENDING, index=True)
     description: Mapped[Optional[str]] = mapped_column(String(255))
-    reason: Mapped[Optional[str]] = mapped_column(String(255))
-    corrects_id: Mapped[Optional[int]] = mapped_column(ForeignKey("service_record.id"))
+    reason: Mapped[Optional[str]] = mapped_column(String(255))  # why a correction is made
+    reject_reason: Mapped[Optional[str]] = mapped_column(String(255))  # why a pending record was rejected
+    corrects_id: Mapped[Optional[int]] = mapped_column(ForeignKey("service_record.id"), index=True)
     hour_code_id: Mapped[Optional[int]] = mapped_column(ForeignKey("hour_code.id"))
     approved_by_fk: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
     approved_on: Mapped[Optional[datetime]] = mapped_column(DateTime)
@@ -625,6 +703,19 @@ class ServiceRecord(Scoped, Stamped, Model):
     @property
     def hours(self) -> float:
         return round(self.minutes / 60, 2)
+
+
+class VolunteerDay(Model):
+    """A volunteer's approved minutes on one service date, kept by the ledger in the
+    same transaction as the records; the CHECK makes the 24-hour day a database rule
+    that concurrent writers cannot pass."""
+
+    __tablename__ = "volunteer_day"
+    __table_args__ = (CheckConstraint("minutes BETWEEN 0 AND 1440", name="ck_volunteer_day_minutes"),)
+
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteer.id"), primary_key=True)
+    served_on: Mapped[date] = mapped_column(Date, primary_key=True)
+    minutes: Mapped[int] = mapped_column(Integer, default=0)
 
 
 # --- The volunteer's record: honors, training, evaluations, certificates ---

@@ -82,3 +82,7 @@ MENU_CHILD_GROUP_REVIEW = "Child Group Review"  # 团体管理 → 下级团体�
 MENU_GROUP_PROFILE = "Group Profile"  # 团体管理 → 团体信息 (settings, card, join QR)
 MENU_GROUP_REVIEW = "Group Review"  # 区域监管 → 团体审核 (root groups, officers)
 MENU_GROUP_MEMBERS = "Group Members"  # 区域监管 → 团体成员 (the rosters of the region, read-only)
+MENU_MY_PROJECTS = "My Projects"  # 用户中心 → 我的项目 (a volunteer's sign-ups, invitations, 申请时长)
+MENU_SERVICE_HOURS = "Service Hours"  # 用户中心 → 服务时长 (records, totals, 录入时长码)
+MENU_GROUP_PROJECTS = "Group Projects"  # 团体管理 → 我的项目 (发布新项目, positions, 计时)
+MENU_PROJECT_SEARCH = "Volunteer Projects"  # 志愿项目: the public project list and search

@@ -73,7 +73,7 @@ VIEW_PII = "view_pii"
 # State columns, in priority order: a change of one of them names the event.
 STATE_COLUMNS = ("status", "is_suspended", "is_withdrawn", "is_flagged", "active")
 # Tables never audited: the log itself and pure counters.
-EXCLUDED_TABLES = frozenset({"audit_event", "volunteer_number_counter"})
+EXCLUDED_TABLES = frozenset({"audit_event", "volunteer_number_counter", "volunteer_day"})
 # Columns whose change alone is no event (bookkeeping, or counters derived from
 # audited rows: the service records, enrollments and redemptions behind them).
 IGNORED_COLUMNS = frozenset({"changed_on"})

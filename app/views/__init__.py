@@ -2,7 +2,8 @@
 
 One module per area: oversight (区域监管 and 表彰激励), registration (注册志愿者),
 review (注册审核), user_center (用户中心), groups (团体注册, group review, 团体信息),
-memberships (我的团体, joining, 入团审核), roster (我的成员), api (REST).
+memberships (我的团体, joining, 入团审核), roster (我的成员), projects (我的项目, 发布新项目,
+报名, the public 志愿项目 list), hours (计时, 服务时长), api (REST).
 """
 from flask_appbuilder import AppBuilder
 from flask_babel import lazy_gettext as _
@@ -19,7 +20,7 @@ from app.views.oversight import (
     AuditEventModelView, HonorModelView, ProjectModelView, RegionModelView, ServiceRecordModelView,
     VolunteerGroupModelView, VolunteerModelView,
 )
-from app.views import groups, memberships, menus, roster
+from app.views import groups, hours, memberships, menus, projects, roster
 from app.views.registration import RegistrationView
 from app.views.review import HolidayModelView, RegistrationReviewView
 
@@ -45,6 +46,8 @@ def register_views(appbuilder: AppBuilder) -> None:
     roster.register(appbuilder)
     memberships.register(appbuilder)
     groups.register(appbuilder)
+    projects.register(appbuilder)  # 团体管理 / 用户中心 → 我的项目, the public 志愿项目 list
+    hours.register(appbuilder)  # 计时, 用户中心 → 服务时长
     appbuilder.add_view_no_menu(RegistrationView)  # 注册志愿者, public; linked from the login page
     for api in (RegionApi, VolunteerApi, VolunteerGroupApi, ProjectApi, ServiceRecordApi, HonorApi):
         appbuilder.add_api(api)

@@ -43,6 +43,12 @@ SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or "sqlite:///" + os.pa
     INSTANCE_DIR, "volunteer_cloud.db"
 )
 SQLALCHEMY_TRACK_MODIFICATIONS = False
+# Service hours (app/services/hours.py): wrong hour codes allowed per user and window
+# (10 an hour: at most 87,600 guesses a year against 10^12 codes), and how many
+# admin-enrolled volunteers credited on one day flag the records for officers.
+HOUR_CODE_FAILURES = int(os.environ.get("HOUR_CODE_FAILURES", "10"))
+HOUR_CODE_FAILURE_WINDOW_SECONDS = int(os.environ.get("HOUR_CODE_FAILURE_WINDOW_SECONDS", "3600"))
+HOURS_BULK_FLAG_THRESHOLD = int(os.environ.get("HOURS_BULK_FLAG_THRESHOLD", "20"))
 # SQLite only: how long a transaction waits for another's lock before "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = int(os.environ.get("SQLITE_BUSY_TIMEOUT_MS", "30000"))
 

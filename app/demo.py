@@ -183,6 +183,7 @@ class PositionSpec:
     min_age: int | None = None
     max_age: int | None = None
     allows_minors: bool = False
+    shift: tuple[int, int] = (8, 18)  # the daily shift, local hours
 
 
 @dataclass(frozen=True)
@@ -752,6 +753,7 @@ class _DemoBuilder:
             project.positions.append(Position(
                 group_path=group.group_path, region_id=region.id, region_path=region.path,
                 name=position.name, quota=position.quota, default_minutes=position.default_minutes,
+                shift_start=time(position.shift[0]), shift_end=time(position.shift[1]),
                 min_age=position.min_age, max_age=position.max_age,
                 allows_minors=position.allows_minors, enrolled_count=0,
             ))

@@ -57,7 +57,7 @@ def begin_write() -> None:
         return
     if db.session.new or db.session.dirty or db.session.deleted:
         raise RuntimeError("begin_write() with unsaved changes in the session")
-    if db.session.in_transaction():
+    if db.session().in_transaction():  # scoped_session does not proxy in_transaction
         db.session.rollback()  # a read-only transaction: nothing is lost
     _immediate.on = True
     try:

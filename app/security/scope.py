@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from flask import g, has_request_context
 from flask_appbuilder.models.filters import BaseFilter
 from flask_babel import lazy_gettext
-from sqlalchemy import and_, exists, false, or_, select, true
+from sqlalchemy import and_, case, exists, false, or_, select, true
 
 from app.extensions import db
 from app.services.errors import ScopeViolation
@@ -215,9 +215,11 @@ def find_region(value: str, scope: Scope):
     if not value:
         return None
     match = Region.code == value if value.isdigit() else Region.name == value
-    return db.session.scalars(
-        select(Region).where(match).order_by(region_choices_clause(scope).desc(), Region.level).limit(1)
-    ).first()
+    order = [Region.level, Region.id]
+    if scope.region_paths and not scope.everything:
+        # Own regions first; a constant true()/false() would read as "ORDER BY <column number>".
+        order.insert(0, case((region_choices_clause(scope), 0), else_=1))
+    return db.session.scalars(select(Region).where(match).order_by(*order).limit(1)).first()
 
 
 class InRegion(BaseFilter):

@@ -16,7 +16,7 @@ from app.extensions import db
 from app.models import GroupType, JoinPolicy, Region, ReviewStatus, VolunteerGroup
 from app.security import pii
 from app.security.scope import current_scope, ensure_administers, path_is_under, row_id, under
-from app.services import reviews
+from app.services import regions, reviews
 from app.services.clock import utcnow
 from app.services.errors import DomainError, ScopeViolation, ValidationFailed
 from app.services.idcards import parse_credit_code
@@ -293,13 +293,6 @@ def parent_problem(rule: NamingRule | None, group_type: str, region, parent: Vol
 # --- Registration (团体注册) and settings (团体信息) ---
 
 
-def _find_region(region_code) -> Region | None:
-    code = str(region_code or "").strip()
-    if not code or not code.isdigit():
-        return None
-    return db.session.scalar(select(Region).where(Region.code == code))
-
-
 def _resolve_parent(errors: FieldErrors, parent_id, parent_name) -> VolunteerGroup | None:
     """The parent group chosen by id (the search picker) or by exact name (without
     JavaScript); it must be approved. Nothing chosen: None, no error."""
@@ -517,7 +510,7 @@ def register_group(*, name: str, username: str, password: str, password_confirm:
     check_username(errors, username)
     check_password(errors, password, password_confirm, username)
     parent = _resolve_parent(errors, parent_id, parent_name)
-    region = _find_region(region_code)
+    region = regions.region_by_code(region_code)
     values = _clean_group(
         errors, group=None, name=name, parent=parent, region=region,
         region_given=bool(str(region_code or "").strip()), group_type=group_type, is_legal_person=is_legal_person, credit_code=credit_code, contact_name=contact_name,
@@ -580,7 +573,7 @@ def update_group(group: VolunteerGroup, **fields) -> VolunteerGroup:
     else:
         parent = group.parent
     region_given = "region_code" in fields
-    region = _find_region(fields["region_code"]) if region_given else group.region
+    region = regions.region_by_code(fields["region_code"]) if region_given else group.region
     current = dict(name=group.name, group_type=group.group_type, is_legal_person=group.is_legal_person,
                    credit_code=group.credit_code, contact_name=group.contact_name, contact_phone="",
                    staff_headcount=group.staff_headcount, description=group.description,

@@ -76,6 +76,14 @@ def load_regions() -> int:
     return changed
 
 
+def region_by_code(code) -> Region | None:
+    """The region with division ``code`` (ASCII digits, at most 12), or None."""
+    code = str(code or "").strip()
+    if not (code.isascii() and code.isdigit() and len(code) <= 12):
+        return None
+    return db.session.scalar(select(Region).where(Region.code == code))
+
+
 def get_region(code: str) -> Region:
     """Return the region with ``code``; raises ValidationFailed when there is none."""
     region = db.session.scalar(select(Region).where(Region.code == code))

@@ -14,7 +14,7 @@ from app.security.permissions import (
     MENU_VOLUNTEER_GROUPS, MENU_VOLUNTEERS,
 )
 from app.views.api import (
-    HonorApi, ProjectApi, RegionApi, ServiceRecordApi, VolunteerApi, VolunteerGroupApi,
+    HonorApi, HourCodeApi, ProjectApi, RegionApi, ServiceRecordApi, VolunteerApi, VolunteerGroupApi,
 )
 from app.views.oversight import (
     AuditEventModelView, HonorModelView, ProjectModelView, RegionModelView, ServiceRecordModelView,
@@ -49,7 +49,7 @@ def register_views(appbuilder: AppBuilder) -> None:
     projects.register(appbuilder)  # 团体管理 / 用户中心 → 我的项目, the public 志愿项目 list
     hours.register(appbuilder)  # 计时, 用户中心 → 服务时长
     appbuilder.add_view_no_menu(RegistrationView)  # 注册志愿者, public; linked from the login page
-    for api in (RegionApi, VolunteerApi, VolunteerGroupApi, ProjectApi, ServiceRecordApi, HonorApi):
+    for api in (RegionApi, VolunteerApi, VolunteerGroupApi, ProjectApi, ServiceRecordApi, HonorApi, HourCodeApi):
         appbuilder.add_api(api)
 
 

@@ -18,14 +18,15 @@ from app.models import (
 )
 from app.security.id_search import VolunteerInterface
 from app.security.permissions import (
-    ACTION_FLAG, ACTION_VIEW_PII, READ_ONLY, READ_WRITE, RESOURCE_AUDIT_EVENT, RESOURCE_HONOR,
-    RESOURCE_PROJECT, RESOURCE_REGION, RESOURCE_SERVICE_RECORD, RESOURCE_VOLUNTEER,
+    ACTION_FLAG, ACTION_SUSPEND, ACTION_VIEW_PII, READ_ONLY, READ_WRITE, RESOURCE_AUDIT_EVENT,
+    RESOURCE_HONOR, RESOURCE_PROJECT, RESOURCE_REGION, RESOURCE_SERVICE_RECORD, RESOURCE_VOLUNTEER,
     RESOURCE_VOLUNTEER_GROUP,
 )
 from app.security.scope import InRegion, InScope
 from app.security.scoped_views import ScopedInterface, ScopedViewMixin, scoped_rel_fields
-from app.services import honors, hours, volunteers
+from app.services import honors, hours, projects, volunteers
 from app.services.clock import to_local
+from app.services.errors import DomainError
 from app.views.formatters import as_hours, blank, label
 
 
@@ -147,33 +148,49 @@ class VolunteerGroupModelView(ScopedViewMixin, ModelView):
 
 
 class ProjectModelView(ScopedViewMixin, ModelView):
-    """Volunteer projects in scope."""
+    """Volunteer projects in scope; officers may close (结项) projects of their region."""
 
     datamodel = ScopedInterface(Project)
     route_base = "/projects"
     class_permission_name = RESOURCE_PROJECT
-    method_permission_name = READ_ONLY
-    base_permissions = ["can_read"]
+    method_permission_name = {**READ_ONLY, "suspend": ACTION_SUSPEND}
+    base_permissions = ["can_read", "can_suspend"]
 
     base_filters = [["id", InScope, None]]
     search_form_query_rel_fields = scoped_rel_fields("group")
     custom_search_filters = {"region_path": [InRegion]}
 
     list_title = show_title = _("Projects")
-    list_columns = ["name", "group", "category", "region", "starts_at", "ends_at", "recruit_scope"]
+    list_columns = ["name", "group", "category", "region", "starts_at", "ends_at", "recruit_scope", "is_closed"]
     show_columns = ["name", "group", "category", "region", "address", "starts_at", "ends_at",
-                    "recruit_scope", "is_backfill", "risk_notice", "description"]
+                    "recruit_scope", "is_backfill", "is_closed", "closed_on", "risk_notice", "description"]
     search_columns = ["name", "group", "category", "region_path", "is_backfill"]
     order_columns = ["name", "starts_at", "ends_at"]
     base_order = ("id", "desc")
     formatters_columns = {"recruit_scope": label(RecruitScope), "address": blank,
-                          "risk_notice": blank, "description": blank}
+                          "risk_notice": blank, "description": blank, "closed_on": blank,
+                          "is_closed": lambda closed: gettext("Project closed") if closed else ""}
     label_columns = {
         **COMMON_LABELS, "category": _("Service category"), "address": _("Address"),
         "starts_at": _("Starts at"), "ends_at": _("Ends at"), "recruit_scope": _("Recruitment scope"),
         "is_backfill": _("Backfill Recruitment"), "risk_notice": _("Risk notice"),
-        "description": _("Description"),
+        "description": _("Description"), "is_closed": _("Closed"), "closed_on": _("Closed on"),
     }
+
+    @action("suspend", _("Close Project"), _("Close the selected projects now? They will accept nothing new."),
+            "fa-ban")
+    def suspend(self, items):
+        # ScopedViewMixin loaded the rows in scope; the service allows officers of the
+        # projects' regions only (all or none).
+        try:
+            count = projects.suspend_projects(items if isinstance(items, list) else [items])
+        except DomainError as err:
+            db.session.rollback()
+            flash(str(err), "danger")
+        else:
+            db.session.commit()
+            flash(gettext("%(n)s projects closed.", n=count), "success")
+        return redirect(self.get_redirect())
 
 
 class ServiceRecordModelView(ScopedViewMixin, ModelView):

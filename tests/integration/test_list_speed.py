@@ -3,7 +3,7 @@ import pytest
 from sqlalchemy import event, func, select
 
 from app.extensions import db
-from app.models import ServiceRecord, Volunteer
+from app.models import ServiceRecord
 from app.security import scoped_views
 from tests.conftest import login
 

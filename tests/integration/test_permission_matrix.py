@@ -104,12 +104,19 @@ def truth_for(app, username) -> Truth:
     )
 
 
-def split_ids(app, username, model):
-    """(ids in scope, ids out of scope) by the ground truth."""
+def publicly_listed(row) -> bool:
+    """On the public 志愿项目 list: a project of an approved group, not a backfill project."""
+    return (isinstance(row, Project) and not row.is_backfill
+            and db.session.get(VolunteerGroup, row.group_id).status == "approved")
+
+
+def split_ids(app, username, model, *, api=False):
+    """(ids in scope, ids out of scope) by the ground truth. Through the API anyone also
+    reads the public project list (app/views/api.py VisibleProject)."""
     with app.app_context():
         truth = truth_for(app, username)
         rows = db.session.scalars(select(model)).all()
-        inside = {r.id for r in rows if truth.sees(r)}
+        inside = {r.id for r in rows if truth.sees(r) or (api and publicly_listed(r))}
         return inside, {r.id for r in rows} - inside, truth
 
 
@@ -165,7 +172,7 @@ def test_list_and_show__every_role_sees_exactly_its_scope(shared_app, username, 
 @pytest.mark.parametrize("username", ACCOUNTS)
 def test_api__every_role_sees_exactly_its_scope(shared_app, username, resource):
     _, api, model = RESOURCES[resource]
-    inside, outside, truth = split_ids(shared_app, username, model)
+    inside, outside, truth = split_ids(shared_app, username, model, api=True)
     client = shared_app.test_client()
     token = client.post("/api/v1/security/login", json={
         "username": username, "password": "Demo12345!", "provider": "db"}).get_json()["access_token"]
@@ -345,9 +352,227 @@ def test_anonymous__public_role_data_applies(shared_app):
 
 @pytest.mark.parametrize("api", ["volunteer_group", "project", "volunteer", "service_record", "honor"])
 def test_api__anonymous_or_bad_token_sees_no_rows(shared_app, api):
+    """Nothing in anyone's scope; for projects, exactly the public list (never backfill)."""
+    with shared_app.app_context():
+        public = {p.id for p in db.session.scalars(select(Project)) if publicly_listed(p)}
     client = shared_app.test_client()
     for headers in ({}, {"Authorization": "Bearer not-a-token"}):
-        resp = client.get(f"/api/v1/{api}/", headers=headers)
+        resp = client.get(f"/api/v1/{api}/?q=(page_size:100)", headers=headers)
         assert resp.status_code in (200, 401, 422)
         if resp.status_code == 200:
-            assert resp.get_json()["ids"] == []
+            assert set(resp.get_json()["ids"]) == (public if api == "project" else set())
+
+
+# --- Issue 6: project and hours pages, and the hour-code endpoints ---
+#
+# Who reaches which page (DESIGN.md §4): 团体管理 → 我的项目 and 计时 belong to the admins
+# of the project's own group (a parent group's admin, an officer or a volunteer is
+# refused; another group's id is 404); 志愿项目 is public but never shows a backfill
+# project; 用户中心 → 我的项目 / 服务时长 / 申请时长 are the volunteer's own (another's id 404).
+
+LOGIN, DENIED = "login", 403  # anonymous: 302 to the login page; signed in without the permission: 403
+
+
+@pytest.fixture(scope="module")
+def demo_ids(shared_app):
+    """Ids of the demo rows the page matrix names, read by name."""
+    from app.models import Position, RecordSource, RecordStatus
+
+    def project(name):
+        return db.session.scalar(select(Project.id).where(Project.name == name))
+
+    def position(name):
+        return db.session.scalar(select(Position.id).where(Position.project_id == project(name)).order_by(Position.id))
+
+    with shared_app.app_context():
+        vol_longting = db.session.scalar(select(Volunteer.id).join(
+            shared_app.appbuilder.sm.user_model, Volunteer.user_id == shared_app.appbuilder.sm.user_model.id).where(
+            shared_app.appbuilder.sm.user_model.username == "vol_longting"))
+        return {
+            "book": project("书店街文明劝导"), "book_pos": position("书店街文明劝导"),
+            "culture": project("龙亭公园文化讲解"), "culture_pos": position("龙亭公园文化讲解"),
+            "backfill": project("龙亭区志愿服务时长补录"), "backfill_pos": position("龙亭区志愿服务时长补录"),
+            "enrollment": db.session.scalar(select(Enrollment.id).where(
+                Enrollment.volunteer_id == vol_longting, Enrollment.project_id == project("书店街文明劝导"),
+                Enrollment.status == "accepted")),
+            "record": db.session.scalar(select(ServiceRecord.id).where(
+                ServiceRecord.volunteer_id == vol_longting, ServiceRecord.status == RecordStatus.APPROVED,
+                ServiceRecord.source != RecordSource.CORRECTION).order_by(ServiceRecord.id)),
+            "book_record": db.session.scalar(select(ServiceRecord.id).where(
+                ServiceRecord.position_id == position("书店街文明劝导"), ServiceRecord.status == RecordStatus.APPROVED,
+                ServiceRecord.source != RecordSource.CORRECTION).order_by(ServiceRecord.id)),
+            "culture_record": db.session.scalar(select(ServiceRecord.id).where(
+                ServiceRecord.position_id == position("龙亭公园文化讲解"), ServiceRecord.status == RecordStatus.APPROVED,
+                ServiceRecord.source != RecordSource.CORRECTION).order_by(ServiceRecord.id)),
+        }
+
+
+# (url template, {account or None for anonymous: expected}); "*" = every other account tried.
+PAGE_CASES = [
+    ("/group-admin/projects/", {None: LOGIN, "vol_longting": DENIED, "longting_officer": DENIED,
+                                "longting_team_admin": 200, "admin": 200}),
+    ("/group-admin/projects/new", {None: LOGIN, "vol_longting": DENIED, "longting_officer": DENIED,
+                                   "longting_team_admin": 200}),
+    ("/group-admin/projects/{book}", {None: LOGIN, "vol_longting": DENIED, "longting_officer": DENIED,
+                                      "longting_team_admin": 200, "culture_team_admin": 404,
+                                      "longting_corps_admin": 404, "shunhe_team_admin": 404, "admin": 200}),
+    ("/group-admin/projects/{book}/edit", {None: LOGIN, "vol_longting": DENIED, "longting_team_admin": 200,
+                                           "culture_team_admin": 404}),
+    ("/group-admin/projects/{book}/positions/new", {None: LOGIN, "longting_team_admin": 200,
+                                                    "culture_team_admin": 404}),
+    ("/group-admin/projects/{book}/positions/{book_pos}/edit", {None: LOGIN, "longting_team_admin": 200,
+                                                                "culture_team_admin": 404}),
+    ("/group-admin/projects/{culture}/positions/{book_pos}/edit", {"culture_team_admin": 404}),
+    ("/group-admin/projects/{backfill}", {None: LOGIN, "longting_corps_admin": 200, "longting_team_admin": 404,
+                                          "longting_officer": DENIED}),
+    ("/group-admin/positions/{book_pos}/timekeeping", {None: LOGIN, "vol_longting": DENIED,
+                                                      "longting_officer": DENIED, "longting_team_admin": 200,
+                                                      "culture_team_admin": 404, "longting_corps_admin": 404,
+                                                      "admin": 200}),
+    ("/group-admin/positions/{backfill_pos}/timekeeping", {"longting_corps_admin": 200, "longting_team_admin": 404}),
+    ("/group-admin/positions/{book_pos}/timekeeping/records/{book_record}/correct", {
+        None: LOGIN, "vol_longting": DENIED, "longting_team_admin": 200, "culture_team_admin": 404}),
+    ("/group-admin/positions/{book_pos}/timekeeping/records/{culture_record}/correct", {"longting_team_admin": 404}),
+    ("/public/projects/", {None: 200, "vol_longting": 200, "longting_officer": 200, "longting_team_admin": 200}),
+    ("/public/projects/{book}", {None: 200, "vol_shunhe": 200, "longting_officer": 200}),
+    ("/public/projects/{culture}", {None: 200, "vol_shunhe": 200}),
+    ("/public/projects/{backfill}", {None: 404, "vol_longting": 404, "longting_corps_admin": 404,
+                                     "longting_officer": 404}),
+    ("/my/projects/", {None: LOGIN, "vol_longting": 200, "vol_minor": 200, "longting_team_admin": DENIED,
+                       "longting_officer": DENIED}),
+    ("/my/hours/", {None: LOGIN, "vol_longting": 200, "vol_shunhe": 200}),
+    ("/my/hours/apply/{enrollment}", {None: LOGIN, "vol_longting": 200, "vol_shunhe": 404,
+                                      "longting_team_admin": DENIED}),
+    ("/my/hours/records/{record}/correction", {None: LOGIN, "vol_longting": 200, "vol_shunhe": 404,
+                                               "longting_team_admin": DENIED}),
+]
+
+
+def _expect(resp, expected):
+    if expected == LOGIN:
+        assert resp.status_code == 302 and "/login" in resp.headers["Location"]
+    else:
+        assert resp.status_code == expected, resp.get_data(as_text=True)[:300]
+
+
+@pytest.mark.parametrize("template,expectations", PAGE_CASES, ids=[c[0] for c in PAGE_CASES])
+def test_project_and_hours_pages__each_actor_gets_its_answer(shared_app, demo_ids, template, expectations):
+    assert all(demo_ids.values()), demo_ids
+    url = template.format(**demo_ids)
+    for username, expected in expectations.items():
+        client = shared_app.test_client()
+        if username:
+            login(client, username)
+        resp = client.get(url)
+        _expect(resp, expected)
+
+
+def test_project_and_hours_pages__matrix_covers_every_get_route(shared_app):
+    """A new GET page of the project or hours views must be added to PAGE_CASES."""
+    views = ("GroupProjectsView.", "PublicProjectsView.", "MyProjectsView.", "TimekeepingView.", "MyHoursView.")
+    covered = [re.sub(r"\{\w+\}", "[^/]+", t) for t, _ in PAGE_CASES]
+    for rule in shared_app.url_map.iter_rules():
+        if rule.endpoint.startswith(views) and "GET" in rule.methods:
+            pattern = re.sub(r"<[^>]+>", "[^/]+", rule.rule)
+            assert any(re.fullmatch(pattern, c) or c == pattern for c in covered), rule.rule
+
+
+# Writes naming another group's (or another volunteer's) rows: 404 or refused, nothing written.
+
+def _counts(app):
+    from app.models import HourCode
+
+    with app.app_context():
+        return {model.__name__: db.session.scalar(select(func.count()).select_from(model))
+                for model in (HourCode, ServiceRecord, Enrollment)} | {
+            "closed": db.session.scalar(select(func.count()).select_from(Project).where(Project.closed_on.isnot(None))),
+            "accepted": db.session.scalar(select(func.count()).select_from(Enrollment).where(
+                Enrollment.status == "accepted"))}
+
+
+def _pending_record_of(app, project_id):
+    with app.app_context():
+        return db.session.scalar(select(ServiceRecord.id).where(
+            ServiceRecord.project_id == project_id, ServiceRecord.status == "pending").order_by(ServiceRecord.id))
+
+
+POST_CASES = [
+    # (account, url template, form, expected)
+    ("longting_team_admin", "/group-admin/positions/{culture_pos}/timekeeping/codes",
+     {"served_on": "{today}", "hours": "2"}, 404),
+    ("longting_corps_admin", "/group-admin/positions/{book_pos}/timekeeping/codes",
+     {"served_on": "{today}", "hours": "2"}, 404),
+    ("vol_longting", "/group-admin/positions/{book_pos}/timekeeping/codes", {"served_on": "{today}", "hours": "2"},
+     DENIED),
+    (None, "/group-admin/positions/{book_pos}/timekeeping/codes", {"served_on": "{today}", "hours": "2"}, LOGIN),
+    ("longting_team_admin", "/group-admin/positions/{culture_pos}/timekeeping/record",
+     {"served_on": "{today}", "hours": "2", "volunteer": "{vol_longting}"}, 404),
+    ("longting_team_admin", "/group-admin/positions/{book_pos}/timekeeping/decide",
+     {"rowid": "{culture_pending}", "decision": "approve"}, 404),
+    ("culture_team_admin", "/group-admin/positions/{book_pos}/timekeeping/decide",
+     {"rowid": "{culture_pending}", "decision": "approve"}, 404),
+    ("longting_officer", "/group-admin/positions/{culture_pos}/timekeeping/decide",
+     {"rowid": "{culture_pending}", "decision": "approve"}, DENIED),
+    ("longting_team_admin", "/group-admin/projects/{culture}/close", {}, 404),
+    ("longting_officer", "/group-admin/projects/{culture}/close", {}, DENIED),
+    ("vol_longting", "/my/projects/sign-up/{backfill_pos}", {}, 404),
+    (None, "/my/projects/sign-up/{book_pos}", {}, LOGIN),
+    ("longting_team_admin", "/my/projects/sign-up/{book_pos}", {}, DENIED),
+    ("vol_shunhe", "/my/projects/{enrollment}/cancel", {}, 404),
+    ("vol_shunhe", "/my/hours/apply/{enrollment}", {"served_on": "{today}", "hours": "2", "description": "x"}, 404),
+    ("longting_team_admin", "/my/hours/redeem", {"code": "000000000000"}, DENIED),
+    (None, "/my/hours/redeem", {"code": "000000000000"}, LOGIN),
+]
+
+
+@pytest.mark.parametrize("username,template,form,expected", POST_CASES,
+                         ids=[f"{c[0]}:{c[1]}" for c in POST_CASES])
+def test_project_and_hours_writes__out_of_scope_is_refused_and_writes_nothing(
+        app, demo_ids, username, template, form, expected):
+    from app.services.clock import today
+
+    with app.app_context():
+        vol_longting = db.session.scalar(select(Enrollment.volunteer_id).where(Enrollment.id == demo_ids["enrollment"]))
+    values = {**demo_ids, "today": today().isoformat(), "vol_longting": vol_longting,
+              "culture_pending": _pending_record_of(app, demo_ids["culture"])}
+    assert all(values.values()), values
+    before = _counts(app)
+    client = app.test_client()
+    if username:
+        login(client, username)
+    resp = client.post(template.format(**values), data={k: v.format(**values) for k, v in form.items()})
+    _expect(resp, expected)
+    assert _counts(app) == before
+
+
+API_CASES = [
+    # hour_code generate for 书店街文明劝导 (北书店 team): its admin only.
+    (None, "generate", 401), ("vol_longting", "generate", 403), ("longting_officer", "generate", 403),
+    ("culture_team_admin", "generate", 404), ("longting_corps_admin", "generate", 404),
+    ("longting_team_admin", "generate", 201),
+    # redeem: volunteers only.
+    (None, "redeem", 401), ("longting_team_admin", "redeem", 403), ("longting_officer", "redeem", 403),
+    ("vol_shunhe", "redeem", 200),
+]
+
+
+@pytest.mark.parametrize("username,endpoint,expected", API_CASES, ids=[f"{c[0]}:{c[1]}" for c in API_CASES])
+def test_hour_code_api__each_actor_gets_its_answer(app, demo_ids, username, endpoint, expected):
+    from app.services.clock import today
+
+    client = app.test_client()
+
+    def headers(name):
+        if name is None:
+            return {}
+        token = client.post("/api/v1/security/login", json={
+            "username": name, "password": "Demo12345!", "provider": "db"}).get_json()["access_token"]
+        return {"Authorization": f"Bearer {token}"}
+
+    body = {"position": demo_ids["book_pos"], "served_on": today().isoformat(), "minutes": 60}
+    if endpoint == "generate":
+        resp = client.post("/api/v1/hour_code/", json=body, headers=headers(username))
+    else:
+        code = client.post("/api/v1/hour_code/", json=body, headers=headers("longting_team_admin")).get_json()["code"]
+        resp = client.post("/api/v1/hour_code/redeem", json={"code": code}, headers=headers(username))
+    assert resp.status_code == expected, resp.data

@@ -10,7 +10,6 @@ from app.extensions import db
 from app.models import AuditEvent, Volunteer
 from app.security import pii
 from app.services import volunteers
-from app.services.audit import events_for
 
 PASSWORD = "Demo12345!"
 

@@ -49,6 +49,7 @@ def init_app(app: Flask) -> None:
     app.extensions[EXTENSION] = LoginThrottle.from_config(app.config)
     app.url_map.converters["int"] = BoundedIntConverter  # before any route is added
     app.before_request(_refuse_nul_bytes)
+    app.before_request(_refuse_deep_rison)
     app.before_request(_refuse_throttled_login)
 
 
@@ -73,6 +74,29 @@ def _refuse_nul_bytes():
         from werkzeug.exceptions import BadRequest
 
         raise BadRequest()
+
+
+MAX_RISON_DEPTH = 20  # filters nest a few levels; deeper is an attack on the parser
+
+
+def _refuse_deep_rison():
+    """400 for a REST ``?q=`` nested past ``MAX_RISON_DEPTH`` brackets: FAB's rison parser
+    recurses once per level, and ``q=((((…`` would end in a RecursionError (a 500)."""
+    value = request.args.get("q")
+    if not value or not request.path.startswith("/api/"):
+        return None
+    depth = deepest = 0
+    for char in value:
+        if char in "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char == ")":
+            depth -= 1
+    if deepest > MAX_RISON_DEPTH:
+        from werkzeug.exceptions import BadRequest
+
+        raise BadRequest("q is nested too deeply")
+    return None
 
 
 # --- Proxies and cookies ---

@@ -23,6 +23,7 @@ import math
 import re
 import secrets
 import time as _time
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation, ROUND_HALF_UP
@@ -98,7 +99,7 @@ def parse_hours(text, *, negative: bool = False) -> int:
     :raises DomainError: not such a number
     """
     value = (text or "").strip() if isinstance(text, str) else ""
-    pattern = r"-?\d{1,2}(\.\d{1,2})?" if negative else r"\d{1,2}(\.\d{1,2})?"
+    pattern = r"-?[0-9]{1,2}(\.[0-9]{1,2})?" if negative else r"[0-9]{1,2}(\.[0-9]{1,2})?"
     try:
         if not re.fullmatch(pattern, value):
             raise InvalidOperation
@@ -134,8 +135,8 @@ def _check_max_uses(value) -> int | None:
 
 
 def hours_text(minutes: int | None) -> str:
-    """Minutes as hours for a message: ``150`` → ``2.5``."""
-    return f"{(minutes or 0) / 60:g}"
+    """Minutes as hours for a message, at most two decimals: ``150`` → ``2.5``, ``76`` → ``1.27``."""
+    return f"{(minutes or 0) / 60:.2f}".rstrip("0").rstrip(".")
 
 
 # --- Rules ---
@@ -484,11 +485,11 @@ def _invalid_code() -> DomainError:
 
 
 def normalize_code(text) -> str | None:
-    """The 12 ASCII digits of a typed code (spaces and hyphens between groups are
-    allowed), or None when it cannot be a code."""
+    """The 12 ASCII digits of a typed code (full-width digits read as digits; spaces and
+    hyphens between groups are allowed), or None when it cannot be a code."""
     if not isinstance(text, str):
         return None
-    value = re.sub(r"[\s-]", "", text)
+    value = re.sub(r"[\s-]", "", unicodedata.normalize("NFKC", text[:100]))
     return value if len(value) == CODE_DIGITS and value.isascii() and value.isdigit() else None
 
 
@@ -530,6 +531,8 @@ def redeem_code(volunteer: Volunteer, code: str) -> ServiceRecord:
                                   minutes=math.ceil(wait / 60)))
     if volunteer.status != ReviewStatus.APPROVED:
         raise DomainError(gettext("Only approved volunteers can enter hour codes."))
+    if not isinstance(code, str) or not code.strip():
+        raise DomainError(gettext("Please enter the 12-digit hour code."))  # no guess: not counted
     value = normalize_code(code)
     if value is None:
         _count_failure(user_key)
@@ -588,6 +591,8 @@ def apply_for_hours(volunteer: Volunteer, enrollment: Enrollment, *, served_on: 
     """
     if volunteer is None or enrollment is None or enrollment.volunteer_id != volunteer.id:
         raise ScopeViolation()
+    if volunteer.status != ReviewStatus.APPROVED:
+        raise DomainError(gettext("Only approved volunteers can apply for hours."))
     if enrollment.status != EnrollmentStatus.ACCEPTED:
         raise DomainError(gettext("You can apply for hours only in a position you are signed up for."))
     project = enrollment.project

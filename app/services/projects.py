@@ -539,6 +539,11 @@ def _clean_project(errors: FieldErrors, group: VolunteerGroup, fields: dict, *,
         if start_changed and not backfill and starts.date() < today() and "ends_at" not in errors:
             errors.add("starts_at", gettext(
                 "The start lies before today; only a Backfill Recruitment project may start in the past."))
+        if (project is not None and start_changed and starts_utc > project.starts_at
+                and project.starts_at <= now and project_region_frozen(project) and "starts_at" not in errors):
+            # Service hours and sign-ups of a begun project lie after its start: keep them inside.
+            errors.add("starts_at", gettext("The project has begun and volunteers have signed up: "
+                                            "its start can only move earlier."))
     if project is not None:  # keep the stored instants when the minute is unchanged
         if starts_utc and starts_utc == project.starts_at.replace(second=0, microsecond=0):
             starts_utc = project.starts_at
@@ -898,6 +903,10 @@ def cancel(volunteer: Volunteer, enrollment: Enrollment) -> Enrollment:
     if utcnow() >= cancel_deadline(enrollment.position):
         raise DomainError(gettext(
             "The first shift has begun: a sign-up can no longer be cancelled. Please contact the group."))
+    if db.session.scalar(select(ServiceRecord.id).where(
+            ServiceRecord.position_id == enrollment.position_id,
+            ServiceRecord.volunteer_id == volunteer.id).limit(1)) is not None:
+        raise DomainError(gettext("You have service hours in this position: the sign-up can no longer be cancelled."))
     enrollment.status = EnrollmentStatus.CANCELLED
     db.session.flush()
     count_out(enrollment.position)

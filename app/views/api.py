@@ -21,7 +21,7 @@ from app.security.permissions import (
     RESOURCE_PROJECT, RESOURCE_REGION, RESOURCE_SERVICE_RECORD, RESOURCE_VOLUNTEER, RESOURCE_VOLUNTEER_GROUP,
 )
 from app.security.scope import current_scope, is_row_id, scope_clause
-from app.security.scoped_views import ScopedApiMixin, ScopedInterface, scoped_rel_fields
+from app.security.scoped_views import RestFiltersMixin, ScopedApiMixin, ScopedInterface, scoped_rel_fields
 from app.services import honors, hours, projects, volunteers
 from app.services.errors import DomainError, ScopeViolation, ValidationFailed
 from app.views.groups import review_group_api
@@ -32,7 +32,7 @@ from app.views.review import review_volunteer_api
 # --- REST API (/api/v1/<resource>/) ---
 
 
-class RegionApi(ModelRestApi):
+class RegionApi(RestFiltersMixin, ModelRestApi):
     resource_name = "region"
     datamodel = ScopedInterface(Region)
     class_permission_name = RESOURCE_REGION

@@ -18,19 +18,21 @@ from sqlalchemy import select
 from app.extensions import db
 from app.security.scope import row_id
 from app.services.errors import DomainError, ScopeViolation
+from app.views.pages import flash_errors
 
 APPROVE, REJECT = "approve", "reject"
 
 
 def decide_ticked(model, clause, decide: Callable, *, none_selected: str,
-                  done: Callable[[str, int], str]):
+                  done: Callable[[str, int], str], back: str | None = None):
     """Handle a review page's POST: the ticked ``rowid`` rows of ``model`` that match
     ``clause`` go to ``decide(items, decision, reason)``; flash ``done(decision, n)``.
-    Redirects back to the page's ``index``."""
+    Redirects back to ``back`` (the page's ``index`` by default)."""
+    back = back or url_for(".index")
     raw = request.form.getlist("rowid")
     if not raw:
         flash(none_selected, "warning")
-        return redirect(url_for(".index"))
+        return redirect(back)
     ids = {row_id(pk) for pk in raw}
     if None in ids:
         abort(404)
@@ -44,13 +46,11 @@ def decide_ticked(model, clause, decide: Callable, *, none_selected: str,
         db.session.rollback()
         abort(404)
     except DomainError as err:
-        db.session.rollback()
-        for message in err.messages:
-            flash(message, "danger")
-        return redirect(url_for(".index"))
+        flash_errors(err)
+        return redirect(back)
     db.session.commit()
     flash(done(decision, len(decided)), "success")
-    return redirect(url_for(".index"))
+    return redirect(back)
 
 
 _REVIEW_DOC = """{summary}

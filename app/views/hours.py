@@ -25,19 +25,11 @@ from app.security.permissions import (
 from app.security.scope import row_id
 from app.services import clock, hours, volunteers
 from app.services.errors import DomainError, ScopeViolation
-from app.views import menus
+from app.views import decisions, menus
 from app.views.formatters import local_minute
+from app.views.pages import flash_errors, page_arg
 
 
-def _page_arg() -> int:
-    page = request.args.get("page", "0")
-    return int(page) if page.isascii() and page.isdigit() and len(page) < 6 else 0
-
-
-def _flash_error(err: DomainError) -> None:
-    db.session.rollback()
-    for message in err.messages:
-        flash(message, "danger")
 
 
 def _hours_value(minutes) -> str:
@@ -96,7 +88,7 @@ class TimekeepingView(BaseView):
         first, last = hours.project_days(project)
         today = clock.today()
         default_day = min(max(today, first), last)
-        page = _page_arg()
+        page = page_arg()
         enrollments, more_enrollments = hours.enrolled_volunteers(position, page=page)
         pending, more_pending = hours.pending_records(position)
         approved, more_approved = hours.approved_records(position, page=page)
@@ -159,7 +151,7 @@ class TimekeepingView(BaseView):
             records = hours.record_hours(position, chosen, served_on=served_on, minutes=minutes,
                                          description=request.form.get("description"), start_time=start_time)
         except DomainError as err:
-            _flash_error(err)
+            flash_errors(err)
             return self._page(self._position(position_id), form=request.form, status=400)
         db.session.commit()
         flash(gettext("%(hours)s hours recorded for %(n)s volunteers on %(day)s.", hours=hours.hours_text(minutes),
@@ -178,7 +170,7 @@ class TimekeepingView(BaseView):
             max_uses = hours.parse_max_uses(request.form.get("max_uses"))
             code = hours.generate_code(position, served_on=served_on, minutes=minutes, max_uses=max_uses)
         except DomainError as err:
-            _flash_error(err)
+            flash_errors(err)
             return self._page(self._position(position_id), code_form=request.form, status=400)
         db.session.commit()
         flash(gettext("Hour code %(code)s generated for %(day)s (%(hours)s hours).", code=code.code,
@@ -192,30 +184,12 @@ class TimekeepingView(BaseView):
         an id that is not a pending record of the position answers 404."""
         begin_write()
         position = self._position(position_id)
-        raw = request.form.getlist("rowid")
-        if not raw:
-            flash(gettext("No records selected."), "warning")
-            return redirect(url_for(".index", position_id=position.id))
-        ids = {row_id(pk) for pk in raw}
-        if None in ids:
-            abort(404)
-        items = list(db.session.scalars(select(ServiceRecord).where(
-            ServiceRecord.id.in_(ids), hours.pending_clause(position))))
-        if len(items) != len(ids):
-            abort(404)
-        decision = request.form.get("decision", "")
-        try:
-            decided = hours.decide_records(items, decision, request.form.get("reason"))
-        except ScopeViolation:
-            db.session.rollback()
-            abort(404)
-        except DomainError as err:
-            _flash_error(err)
-            return redirect(url_for(".index", position_id=position.id))
-        db.session.commit()
-        flash(gettext("%(n)s records approved.", n=len(decided)) if decision == hours.APPROVE
-              else gettext("%(n)s records rejected.", n=len(decided)), "success")
-        return redirect(url_for(".index", position_id=position.id))
+        return decisions.decide_ticked(
+            ServiceRecord, hours.pending_clause(position), hours.decide_records,
+            none_selected=gettext("No records selected."),
+            done=lambda decision, n: (gettext("%(n)s records approved.", n=n) if decision == hours.APPROVE
+                                      else gettext("%(n)s records rejected.", n=n)),
+            back=url_for(".index", position_id=position.id))
 
     def _approved_record(self, position, record_id):
         record = db.session.get(ServiceRecord, row_id(record_id)) if row_id(record_id) else None
@@ -250,7 +224,7 @@ class TimekeepingView(BaseView):
             minutes = hours.parse_hours(request.form.get("hours"), negative=True)
             hours.correct_record(record, minutes=minutes, reason=request.form.get("reason"))
         except DomainError as err:
-            _flash_error(err)
+            flash_errors(err)
             position = self._position(position_id)
             return self._correction_page(position, self._approved_record(position, record_id),
                                          form=request.form, status=400)
@@ -289,7 +263,7 @@ class MyHoursView(BaseView):
         volunteer = self._volunteer()
         if volunteer is None:
             return self._no_volunteer(gettext("Service Hours"))
-        page = _page_arg()
+        page = page_arg()
         records, more = hours.my_records(volunteer, page=page)
         waiting = hours.pending_corrections_of(records)
         total = hours.totals(volunteer)
@@ -314,7 +288,7 @@ class MyHoursView(BaseView):
         try:
             record = hours.redeem_code(volunteer, request.form.get("code", ""))
         except DomainError as err:
-            _flash_error(err)
+            flash_errors(err)
             return redirect(url_for(".index"))
         db.session.commit()
         flash(gettext("%(hours)s hours of %(project)s (%(position)s) on %(day)s have been added to your "
@@ -362,7 +336,7 @@ class MyHoursView(BaseView):
                 minutes=hours.parse_hours(request.form.get("hours")),
                 description=request.form.get("description"))
         except DomainError as err:
-            _flash_error(err)
+            flash_errors(err)
             return self._apply_page(self._own_enrollment(self._volunteer(), enrollment_id), form=request.form,
                                     status=400)
         db.session.commit()
@@ -405,7 +379,7 @@ class MyHoursView(BaseView):
                                      minutes=hours.parse_hours(request.form.get("hours"), negative=True),
                                      reason=request.form.get("reason"))
         except DomainError as err:
-            _flash_error(err)
+            flash_errors(err)
             return self._correction_page(self._own_record(self._volunteer(), record_id), form=request.form,
                                          status=400)
         db.session.commit()

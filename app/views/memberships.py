@@ -32,6 +32,7 @@ from app.services.errors import DomainError
 from app.services.idcards import age_on
 from app.views import decisions, menus
 from app.views.formatters import local_day
+from app.views.pages import flash_errors, page_arg
 
 
 def _approved_group(group_id: int) -> VolunteerGroup:
@@ -72,9 +73,7 @@ def _join(group: VolunteerGroup, origin: str):
         membership = memberships.join_group(volunteer, group, password=request.form.get("password") or None,
                                             origin=origin)
     except DomainError as err:
-        db.session.rollback()
-        for message in err.messages:
-            flash(message, "danger")
+        flash_errors(err)
         return None
     db.session.commit()
     _flash_joined(membership, group)
@@ -138,8 +137,7 @@ class MyGroupsView(BaseView):
         if volunteer is None:
             return self._no_volunteer(gettext("Join More Groups"))
         keyword = (request.args.get("q") or "").strip()[:50]
-        page = request.args.get("page", "0")
-        page = int(page) if page.isascii() and page.isdigit() and len(page) < 6 else 0
+        page = page_arg()
         found, more = groups.search_groups(keyword, page=page)
         # One query for the regions (the lazy loads below then hit the identity map).
         region_ids = {grp.region_id for grp in found}
@@ -278,8 +276,7 @@ class JoinRequestsView(BaseView):
     @expose("/")
     @has_access
     def index(self):
-        page = request.args.get("page", "0")
-        page = int(page) if page.isascii() and page.isdigit() and len(page) < 6 else 0
+        page = page_arg()
         pending, more = memberships.pending_requests(current_scope(), page=page)
         today = clock.today()
         return self.render_template(

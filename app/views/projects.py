@@ -36,6 +36,7 @@ from app.services.clock import to_local, utcnow
 from app.services.errors import DomainError, ScopeViolation, ValidationFailed
 from app.views import menus
 from app.views.formatters import local_minute
+from app.views.pages import flash_errors, page_arg
 from app.views.registration import _region_chain
 from app.views.user_center import SERVICE_CATEGORY_LABELS
 
@@ -121,15 +122,6 @@ def _local_input(value: datetime | None) -> str:
     return to_local(value).strftime("%Y-%m-%dT%H:%M") if value else ""
 
 
-def _page_arg() -> int:
-    page = request.args.get("page", "0")
-    return int(page) if page.isascii() and page.isdigit() and len(page) < 6 else 0
-
-
-def _flash_error(err: DomainError) -> None:
-    db.session.rollback()
-    for message in err.messages:
-        flash(message, "danger")
 
 
 # --- What pages show of a project ---
@@ -218,13 +210,13 @@ class GroupProjectsView(BaseView):
     @expose("/")
     @has_access
     def index(self):
-        rows, more = projects.group_projects(current_scope(), page=_page_arg())
+        rows, more = projects.group_projects(current_scope(), page=page_arg())
         now = utcnow()
         # Region names in one query (positions and groups are loaded by the service).
         projects_regions(rows)
         return self.render_template(
             "projects/admin_list.html", title=gettext("My Projects"),
-            rows=[project_facts(p, now) for p in rows], page=_page_arg(), more=more,
+            rows=[project_facts(p, now) for p in rows], page=page_arg(), more=more,
             can_publish=bool(projects.publishing_groups()))
 
     @expose("/new", methods=["GET", "POST"])
@@ -261,7 +253,7 @@ class GroupProjectsView(BaseView):
                     flash(message, "danger")
                 status = 400
             except DomainError as err:
-                _flash_error(err)
+                flash_errors(err)
                 status = 400
             else:
                 db.session.commit()
@@ -322,7 +314,7 @@ class GroupProjectsView(BaseView):
                     flash(gettext("The project was not saved: please correct the marked fields."), "danger")
                     status = 400
                 except DomainError as err:
-                    _flash_error(err)
+                    flash_errors(err)
                     status = 400
                 else:
                     db.session.commit()
@@ -357,7 +349,7 @@ class GroupProjectsView(BaseView):
                     flash(message, "danger")
                 return self._position_page(self._project(project_id), None, form, 400)
             except DomainError as err:
-                _flash_error(err)
+                flash_errors(err)
                 return redirect(url_for(".show", project_id=project_id))
             db.session.commit()
             flash(gettext("The position has been added."), "success")
@@ -385,7 +377,7 @@ class GroupProjectsView(BaseView):
                 project = self._project(project_id)
                 return self._position_page(project, self._position(project, position_id), form, 400)
             except DomainError as err:
-                _flash_error(err)
+                flash_errors(err)
                 return redirect(url_for(".show", project_id=project_id))
             db.session.commit()
             flash(gettext("The position has been saved."), "success")
@@ -411,7 +403,7 @@ class GroupProjectsView(BaseView):
         try:
             projects.close_project(project)
         except DomainError as err:
-            _flash_error(err)
+            flash_errors(err)
         else:
             db.session.commit()
             flash(gettext("The project %(name)s is closed.", name=project.name), "success")
@@ -431,7 +423,7 @@ class GroupProjectsView(BaseView):
         try:
             enrollment = projects.invite(position, self._volunteer_from_form())
         except DomainError as err:
-            _flash_error(err)
+            flash_errors(err)
         else:
             db.session.commit()
             flash(gettext("%(name)s has been invited to %(position)s.", name=enrollment.volunteer_name,
@@ -447,7 +439,7 @@ class GroupProjectsView(BaseView):
         try:
             enrollment = projects.add_to_backfill(position, self._volunteer_from_form())
         except DomainError as err:
-            _flash_error(err)
+            flash_errors(err)
         else:
             db.session.commit()
             flash(gettext("%(name)s was added to %(position)s.", name=enrollment.volunteer_name,
@@ -493,7 +485,7 @@ class PublicProjectsView(BaseView):
     @has_access
     def index(self):
         args = {key: (request.args.get(key) or "").strip()[:50] for key in ("q", "region", "category", "status")}
-        page = _page_arg()
+        page = page_arg()
         rows, more = projects.search_public(keyword=args["q"], region=args["region"], category=args["category"],
                                             status=args["status"], page=page)
         now = utcnow()
@@ -559,7 +551,7 @@ class MyProjectsView(BaseView):
         volunteer = volunteers.volunteer_of_user(g.user)
         if volunteer is None:
             return self.render_template("user_center/no_volunteer.html", title=gettext("My Projects"))
-        page = _page_arg()
+        page = page_arg()
         rows, more = projects.my_enrollments(volunteer, page=page)
         now = utcnow()
         items = []
@@ -597,7 +589,7 @@ class MyProjectsView(BaseView):
             db.session.rollback()
             abort(404)
         except DomainError as err:
-            _flash_error(err)
+            flash_errors(err)
             return redirect(back + f"#position-{position_id}")
         db.session.commit()
         flash(gettext("You have signed up for %(position)s of %(project)s.", position=enrollment.position.name,
@@ -618,7 +610,7 @@ class MyProjectsView(BaseView):
         try:
             projects.cancel(enrollment.volunteer, enrollment)
         except DomainError as err:
-            _flash_error(err)
+            flash_errors(err)
         else:
             db.session.commit()
             flash(gettext("Your sign-up has been cancelled."), "success")
@@ -634,7 +626,7 @@ class MyProjectsView(BaseView):
                 guardian_phone=(request.form.get("guardian_phone") or "")[:20] or None,
                 guardian_consent=bool(request.form.get("guardian_consent")))
         except DomainError as err:
-            _flash_error(err)
+            flash_errors(err)
         else:
             db.session.commit()
             flash(gettext("You have accepted the invitation."), "success")
@@ -647,7 +639,7 @@ class MyProjectsView(BaseView):
         try:
             projects.decline_invitation(enrollment.volunteer, enrollment)
         except DomainError as err:
-            _flash_error(err)
+            flash_errors(err)
         else:
             db.session.commit()
             flash(gettext("You have declined the invitation."), "info")

@@ -30,6 +30,7 @@ from app.services import rosters
 from app.services.errors import DomainError, ScopeViolation
 from app.views import menus
 from app.views.formatters import label, local_minute
+from app.views.pages import flash_errors
 
 
 class CurrentMembers(BaseFilter):
@@ -155,9 +156,7 @@ class MembershipModelView(ScopedViewMixin, ModelView):
         try:
             count = rosters.remove_members(items if isinstance(items, list) else [items])
         except DomainError as err:
-            db.session.rollback()
-            for message in err.messages:
-                flash(message, "danger")
+            flash_errors(err)
         else:
             db.session.commit()
             flash(gettext("%(n)s members removed.", n=count), "success")
@@ -186,9 +185,7 @@ class MembershipModelView(ScopedViewMixin, ModelView):
                 db.session.rollback()
                 abort(404)
             except DomainError as err:
-                db.session.rollback()
-                for message in err.messages:
-                    flash(message, "danger")
+                flash_errors(err)
                 status = getattr(err, "code", 400)
             else:
                 db.session.commit()
@@ -232,9 +229,7 @@ class MembershipModelView(ScopedViewMixin, ModelView):
                 db.session.rollback()
                 abort(404)
             except DomainError as err:
-                db.session.rollback()
-                for message in err.messages:
-                    flash(message, "danger")
+                flash_errors(err)
                 status = getattr(err, "code", 400)
             else:
                 db.session.commit()
@@ -270,9 +265,7 @@ class MembershipModelView(ScopedViewMixin, ModelView):
             db.session.rollback()
             abort(404)
         except DomainError as err:
-            db.session.rollback()
-            for message in err.messages:
-                flash(message, "danger")
+            flash_errors(err)
             return redirect(url_for(".import_preview", batch_id=batch_id))
         db.session.commit()
         flash(gettext("%(n)s volunteers were added to %(group)s.", n=added, group=batch.group.name), "success")

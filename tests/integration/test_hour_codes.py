@@ -296,7 +296,7 @@ def test_redeem__after_the_project_closed_reads_invalid_or_expired(app):
 
 
 @pytest.mark.parametrize("typed", ["12345", "1234567890123", "abcdefghijkl", "１２３４５６７８９０１２",
-                                   "12345678901²", "", "000000000000"])
+                                   "12345678901²", "000000000000"])
 def test_redeem__malformed_or_unknown_code_reads_invalid_or_expired(app, typed):
     assert _redeem(app, "vol_shunhe", typed) == INVALID
 
@@ -304,6 +304,20 @@ def test_redeem__malformed_or_unknown_code_reads_invalid_or_expired(app, typed):
 def test_redeem__spaces_and_hyphens_between_digit_groups_are_allowed(app):
     code = _code(app)
     assert isinstance(_redeem(app, "vol_shunhe", f"{code[:4]} {code[4:8]}-{code[8:]}"), int)
+
+
+def test_redeem__full_width_digits_read_as_digits(app):
+    code = _code(app)
+    typed = "".join(chr(ord(c) - ord("0") + ord("０")) for c in code)
+    assert isinstance(_redeem(app, "vol_shunhe", typed), int)
+
+
+def test_redeem__empty_input_asks_for_the_code_and_is_not_counted(app):
+    app.config.update(HOUR_CODE_FAILURES=2)
+    code = _code(app)
+    for _ in range(3):
+        assert "12位时长码" in _redeem(app, "vol_shunhe", "  ")
+    assert isinstance(_redeem(app, "vol_shunhe", code), int)
 
 
 def test_redeem__unapproved_volunteer_is_refused(app):

@@ -160,6 +160,25 @@ def test_apply__closed_project_is_refused(app):
         _apply(app, "vol_longting")
 
 
+def test_apply__suspended_volunteer_is_refused(app):
+    with app.app_context():
+        volunteer_of("vol_longting").status = "suspended"
+        db.session.commit()
+    with pytest.raises(DomainError, match="审核通过"):
+        _apply(app, "vol_longting")
+
+
+@pytest.mark.parametrize("typed", ["１", "2.555", "٣"])
+def test_parse_hours__only_ascii_digits_and_two_decimals(app, typed):
+    with app.test_request_context(), pytest.raises(DomainError):
+        hours.parse_hours(typed)
+
+
+@pytest.mark.parametrize("minutes,text", [(150, "2.5"), (76, "1.27"), (1, "0.02"), (120, "2"), (-30, "-0.5")])
+def test_hours_text__at_most_two_decimals(minutes, text):
+    assert hours.hours_text(minutes) == text
+
+
 def test_apply__service_level_other_volunteers_enrollment_is_scope_violation(app):
     with acting(app, "vol_shunhe"), pytest.raises(ScopeViolation):
         hours.apply_for_hours(volunteer_of("vol_shunhe"), db.session.get(Enrollment, _enrollment_id(app, "vol_longting")),

@@ -177,3 +177,41 @@ def test_workbook_helper__formula_strings_are_written_as_text():
     workbook.save(out)
     row = next(load_workbook(io.BytesIO(out.getvalue())).worksheets[0].iter_rows())
     assert [c.data_type for c in row[:3]] == ["s", "s", "s"] and row[0].value == "=1+1"
+
+
+# --- REST filters (found by probing issue 6's resources) ---
+
+
+@pytest.mark.parametrize("path,column,auth", [
+    ("/api/v1/project/", "group", None),
+    ("/api/v1/service_record/", "project", "kfvf_admin"),
+])
+def test_api_filter__relation_id_past_integer_is_400(client, path, column, auth):
+    headers = _token(client, auth) if auth else {}
+    q = f"(filters:!((col:{column},opr:rel_o_m,value:{HUGE})))"
+    resp = client.get(path, query_string={"q": q}, headers=headers)
+    assert resp.status_code == 400, resp.data[:300]
+
+
+@pytest.mark.parametrize("path,column,auth", [
+    ("/api/v1/project/", "name", None),
+    ("/api/v1/service_record/", "volunteer_no", "kfvf_admin"),
+    ("/api/v1/region/", "code", None),
+])
+def test_api_filter__number_on_a_text_column_reads_as_text(client, path, column, auth):
+    headers = _token(client, auth) if auth else {}
+    q = f"(filters:!((col:{column},opr:sw,value:41)))"
+    resp = client.get(path, query_string={"q": q}, headers=headers)
+    assert resp.status_code == 200, resp.data[:300]
+
+
+def test_api_filter__region_code_number_finds_the_codes(client):
+    q = "(filters:!((col:code,opr:sw,value:410202)),page_size:100)"
+    body = client.get("/api/v1/region/", query_string={"q": q}, headers=_token(client, "admin")).get_json()
+    assert body["result"] and all(r["code"].startswith("410202") for r in body["result"])
+
+
+@pytest.mark.parametrize("path", ["/api/v1/project/", "/api/v1/region/", "/api/v1/volunteer/"])
+def test_api_query__deeply_nested_rison_is_400(client, path):
+    resp = client.get(path, query_string={"q": "(" * 5000}, headers=_token(client, "admin"))
+    assert resp.status_code == 400

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import and_, event, func, select, update
 
 from app.demo import BEISHUDIAN_TEAM, LONGTING_CORPS
 from app.extensions import db
@@ -307,6 +307,66 @@ def test_edit__region_changes_while_nobody_enrolled(app, client, login_as):
     assert _project(app, pid)["region_path"].endswith("410202001001/")
     with app.app_context():
         assert {p.region_path for p in db.session.get(Project, pid).positions} == {_project(app, pid)["region_path"]}
+
+
+def _edit_form(app, pid, **overrides) -> dict:
+    """The project's edit form as the page fills it, with ``overrides``."""
+    from app.views.projects import _local_input
+
+    with app.app_context():
+        project = db.session.get(Project, pid)
+        data = {"name": project.name, "category": project.category, "address": project.address,
+                "description": project.description or "", "risk_notice": project.risk_notice or "",
+                "recruit_scope": project.recruit_scope, "region_code": project.region_code,
+                "starts_at": _local_input(project.starts_at), "ends_at": _local_input(project.ends_at)}
+        if project.is_backfill:
+            data["is_backfill"] = "y"
+    data.update(overrides)
+    return data
+
+
+@pytest.mark.parametrize("username,name", [("culture_team_admin", CULTURE), ("longting_corps_admin", BACKFILL)])
+def test_edit__start_cannot_move_past_recorded_hours(app, client, login_as, username, name):
+    """Found by review: moving a running project's start into the future left its
+    approved hours outside the project (and reopened cancellation)."""
+    pid = _project_id(app, name)
+    before = _project(app, pid)["starts_at"]
+    login_as(username)
+    resp = client.post(f"/group-admin/projects/{pid}/edit", data=_edit_form(app, pid, starts_at=_local(2, 8)))
+    assert resp.status_code == 400
+    assert "starts_at" in _field_errors(resp.get_data(as_text=True))
+    assert _project(app, pid)["starts_at"] == before
+
+
+def test_edit__backfill_start_may_move_earlier(app, client, login_as):
+    pid = _project_id(app, BACKFILL)
+    login_as("longting_corps_admin")
+    resp = client.post(f"/group-admin/projects/{pid}/edit", data=_edit_form(app, pid, starts_at=_local(-400, 8)))
+    assert resp.status_code == 302
+    assert _project(app, pid)["starts_at"] == to_utc(datetime.combine(today() - timedelta(days=400), time(8)))
+
+
+def test_cancel__refused_once_the_volunteer_has_hours_in_the_position(app, client, login_as):
+    """A volunteer with service hours in a position keeps the enrollment behind them."""
+    from app.models import EnrollmentStatus, ServiceRecord
+
+    vid = _volunteer(app, "vol_longting")[0]
+    with app.app_context():
+        enrollment = db.session.scalar(select(Enrollment).join(ServiceRecord, and_(
+            ServiceRecord.position_id == Enrollment.position_id, ServiceRecord.volunteer_id == vid))
+            .join(Project, Project.id == Enrollment.project_id)
+            .where(Enrollment.volunteer_id == vid, Enrollment.status == EnrollmentStatus.ACCEPTED,
+                   Project.ends_at > to_utc(datetime.combine(today() + timedelta(days=3), time(0))))
+            .limit(1))
+        enrollment_id, position_id = enrollment.id, enrollment.position_id
+        # Let the project start tomorrow, so only the recorded hours stand in the way.
+        project = enrollment.project
+        project.starts_at = to_utc(datetime.combine(today() + timedelta(days=1), time(8)))
+        db.session.execute(update(Position).where(Position.id == position_id).values(shift_start=None))
+        db.session.commit()
+    login_as("vol_longting")
+    client.post(f"/my/projects/{enrollment_id}/cancel")
+    assert _enrollment(app, position_id, vid)[1] == EnrollmentStatus.ACCEPTED
 
 
 def test_edit_position__quota_cannot_go_below_enrolled(app, client, login_as):

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import GroupType, VolunteerGroup
-from app.services import groups
+from app.services import groups, regions
 from app.services.errors import ValidationFailed
 from app.services.groups import NamingRule, name_pattern, naming_problem, naming_rule_for
 from app.services.idcards import CREDIT_CODE_ALPHABET, credit_code_check_char, parse_credit_code
@@ -111,33 +111,33 @@ def test_naming_problem__county_corps_starts_with_its_county(app, name, county, 
 
 def test_county_of__the_county_level_region_containing_a_region(app):
     with app.app_context():
-        assert groups.county_of(groups._find_region("410202")).code == "410202"
-        assert groups.county_of(groups._find_region("410202001")).code == "410202"
-        assert groups.county_of(groups._find_region("410200")) is None
+        assert groups.county_of(regions.region_by_code("410202")).code == "410202"
+        assert groups.county_of(regions.region_by_code("410202001")).code == "410202"
+        assert groups.county_of(regions.region_by_code("410200")) is None
         assert groups.county_of(None) is None
 
 
 def test_other_county_corps__one_per_county_unless_rejected(db_session):
-    longting = groups._find_region("410202")
+    longting = regions.region_by_code("410202")
     corps = groups.other_county_corps(longting)
     assert corps is not None and corps.name == "龙亭区志愿服务总队"
     assert groups.other_county_corps(longting, exclude_id=corps.id) is None
     corps.status = "rejected"
     db.session.flush()
     assert groups.other_county_corps(longting) is None
-    assert groups.other_county_corps(groups._find_region("410212")) is None  # 祥符区: none yet
+    assert groups.other_county_corps(regions.region_by_code("410212")) is None  # 祥符区: none yet
 
 
 def test_hierarchy_problems__region_within_parent_and_federation_under_federation(app):
     with app.test_request_context():
         by_name = {g.name: g for g in db.session.scalars(select(VolunteerGroup))}
         corps, henan, kaifeng = by_name["龙亭区志愿服务总队"], by_name["河南省志愿服务联合会"], by_name["开封市志愿服务联合会"]
-        jinshui, longting_street = groups._find_region("410105"), groups._find_region("410202001")
+        jinshui, longting_street = regions.region_by_code("410105"), regions.region_by_code("410202001")
         assert groups.hierarchy_problems(GroupType.COMMUNITY, longting_street, corps) == {}
-        assert groups.hierarchy_problems(GroupType.COMMUNITY, groups._find_region("410202"), corps) == {}
+        assert groups.hierarchy_problems(GroupType.COMMUNITY, regions.region_by_code("410202"), corps) == {}
         outside = groups.hierarchy_problems(GroupType.COMMUNITY, jinshui, corps)
         assert set(outside) == {"region_code"} and "龙亭区" in outside["region_code"]
-        assert groups.hierarchy_problems(GroupType.FEDERATION, groups._find_region("410200"), henan) == {}
+        assert groups.hierarchy_problems(GroupType.FEDERATION, regions.region_by_code("410200"), henan) == {}
         assert groups.hierarchy_problems(GroupType.FEDERATION, None, None) == {}
         team_parent = groups.hierarchy_problems(GroupType.FEDERATION, longting_street, corps)
         assert set(team_parent) == {"parent"} and "龙亭区志愿服务总队" in team_parent["parent"]
@@ -202,16 +202,16 @@ def test_config__group_naming_rules_env_var_overrides(monkeypatch):
 def test_parent_problem__team_takes_its_county_corps_and_corps_the_federation(app):
     with app.test_request_context():
         by_name = {g.name: g for g in db.session.scalars(select(VolunteerGroup))}
-        street = groups._find_region("410202001")
+        street = regions.region_by_code("410202001")
         corps, shunhe, federation = (by_name["龙亭区志愿服务总队"], by_name["顺河回族区志愿服务总队"],
                                      by_name["开封市志愿服务联合会"])
         assert groups.parent_problem(KAIFENG_RULE, GroupType.COMMUNITY, street, corps) is None
         assert "龙亭区志愿服务总队" in groups.parent_problem(KAIFENG_RULE, GroupType.COMMUNITY, street, shunhe)
         assert "龙亭区志愿服务总队" in groups.parent_problem(KAIFENG_RULE, GroupType.COMMUNITY, street, None)
-        county = groups._find_region("410202")
+        county = regions.region_by_code("410202")
         assert groups.parent_problem(KAIFENG_RULE, GroupType.COUNTY_CORPS, county, federation) is None
         assert "开封市志愿服务联合会" in groups.parent_problem(KAIFENG_RULE, GroupType.COUNTY_CORPS, county, corps)
-        city = groups._find_region("410200")  # no county corps contains the city itself
+        city = regions.region_by_code("410200")  # no county corps contains the city itself
         assert "尚无" in groups.parent_problem(KAIFENG_RULE, GroupType.CIVIL_UNIT, city, federation)
         assert groups.parent_problem(KAIFENG_RULE, GroupType.FEDERATION, city, None) is None
 

@@ -53,7 +53,8 @@ class ScopedInterface(SQLAInterface):
     def get_related_obj(self, col_name: str, value):
         """The related row a relation filter names (``rel_o_m``): an id no row can have is
         refused as bad input (400), not passed to the driver (an overflow is a 500)."""
-        if _has_integer_key(self.get_related_model(col_name)) and not is_row_id(value):
+        ids = value if isinstance(value, (list, tuple)) else [value]  # a form prefill gives ["11"]
+        if _has_integer_key(self.get_related_model(col_name)) and not all(is_row_id(v) for v in ids):
             raise DomainError(gettext("%(value)s is not a valid id.", value=str(value)[:20]))
         return super().get_related_obj(col_name, value)
 

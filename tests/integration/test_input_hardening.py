@@ -215,3 +215,15 @@ def test_api_filter__region_code_number_finds_the_codes(client):
 def test_api_query__deeply_nested_rison_is_400(client, path):
     resp = client.get(path, query_string={"q": "(" * 5000}, headers=_token(client, "admin"))
     assert resp.status_code == 400
+
+
+def test_form_prefill__relation_id_past_integer_is_400(app, client):
+    from app.models import Honor
+    from tests.integration.test_honors import BODY
+
+    login(client, "kaifeng_honors")
+    with app.app_context():
+        before = db.session.query(Honor).count()
+    assert client.post(f"/honors/add?_flt_0_volunteer_group={HUGE}", data=BODY).status_code == 400
+    with app.app_context():
+        assert db.session.query(Honor).count() == before

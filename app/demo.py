@@ -5,7 +5,7 @@ national region list and then seeds, once, a realistic slice of Kaifeng:
 streets and communities of 龙亭区 and 顺河回族区, a group tree from the
 provincial federation down to community teams, about 200 volunteers with valid
 resident ID numbers, memberships, projects with positions, enrollments, service
-records, hour codes and honors, plus one group in 郑州市. Finally it makes sure
+records, hour codes, honors, trainings and evaluations, plus one group in 郑州市. Finally it makes sure
 the demo accounts of ``DEMO_ACCOUNTS`` exist (password ``DEMO_PASSWORD``).
 
 Running it again changes nothing: a database that already holds the Kaifeng
@@ -35,6 +35,7 @@ from app.models import (
     BindingKind,
     Enrollment,
     EnrollmentOrigin,
+    Evaluation,
     EnrollmentStatus,
     GroupType,
     Honor,
@@ -52,6 +53,7 @@ from app.models import (
     Region,
     ReviewStatus,
     ServiceRecord,
+    Training,
     Volunteer,
     VolunteerDay,
     VolunteerGroup,
@@ -478,6 +480,7 @@ class _DemoBuilder:
         self.add_enrollments()
         self.add_service_records()
         self.add_honors()
+        self.add_record_book()
         db.session.flush()
 
     # --- Regions ---
@@ -932,3 +935,31 @@ class _DemoBuilder:
                 region_id=holder.region_id, region_path=holder.region_path,
                 group_path=getattr(holder, "group_path", None), **recipient,
             ))
+
+    # --- Training and evaluations (培训与评价) ---
+
+    def add_record_book(self) -> None:
+        """A pre-service training of the 北书店 team for vol_longting and a few other active
+        members, a 文化馆 training for vol_longting, and the 文化馆 team's evaluation of
+        vol_longting as 文化讲解员 (served there, approved records)."""
+        db.session.flush()
+        volunteer = self.named["vol_longting"]
+        bookstore, culture = self.groups[BEISHUDIAN_TEAM], self.groups[CULTURE_CENTRE_TEAM]
+        members = db.session.scalars(select(Membership.volunteer_id).where(
+            Membership.group_id == bookstore.id, Membership.status == MembershipStatus.ACTIVE,
+            Membership.volunteer_id != volunteer.id).order_by(Membership.volunteer_id).limit(4)).all()
+        trainings = [(bookstore, vid, "文明劝导志愿者岗前培训", "北书店街道办事处", 45, 120)
+                     for vid in [volunteer.id, *members]]
+        trainings.append((culture, volunteer.id, "文化讲解员业务培训", "龙亭区文化馆", 60, 180))
+        for group, volunteer_id, title, provider, days_ago, minutes in trainings:
+            db.session.add(Training(
+                volunteer_id=volunteer_id, group_id=group.id, group_path=group.group_path, title=title,
+                provider=provider, trained_on=self.today - timedelta(days=days_ago), minutes=minutes,
+                region_id=group.region_id, region_path=group.region_path))
+        position = db.session.scalar(select(Position).join(Project).where(
+            Project.group_id == culture.id, Position.name == "文化讲解员"))
+        db.session.add(Evaluation(
+            volunteer_id=volunteer.id, group_id=culture.id, group_path=culture.group_path,
+            project_id=position.project_id, position_id=position.id, punctuality=5, attitude=5, skill=4,
+            rating=5, comment="讲解生动，准时到岗，深受游客好评。", evaluated_on=self.today,
+            region_id=position.project.region_id, region_path=position.project.region_path))

@@ -745,6 +745,10 @@ class Honor(Scoped, Stamped, Model):
     # The recipient group's path, so its admins (and its parents' admins) read it.
     group_path: Mapped[Optional[str]] = mapped_column(PathString(128), index=True)
     is_withdrawn: Mapped[bool] = mapped_column(Boolean, default=False)
+    # An optional scan of the award document (PDF or image), kept in the row.
+    attachment_name: Mapped[Optional[str]] = mapped_column(String(255))
+    attachment_type: Mapped[Optional[str]] = mapped_column(String(64))
+    attachment_data: Mapped[Optional[bytes]] = mapped_column(LargeBinary, deferred=True)
 
     volunteer: Mapped[Optional[Volunteer]] = relationship()
     volunteer_group: Mapped[Optional[VolunteerGroup]] = relationship()
@@ -758,10 +762,12 @@ class Training(Scoped, Stamped, Model):
     """A training (培训) a volunteer attended."""
 
     __tablename__ = "training"
+    __table_args__ = (CheckConstraint("minutes >= 0", name="ck_training_minutes"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteer.id"), index=True)
     group_id: Mapped[Optional[int]] = mapped_column(ForeignKey("volunteer_group.id"))
+    group_path: Mapped[Optional[str]] = mapped_column(PathString(128), index=True)
     title: Mapped[str] = mapped_column(String(120))
     provider: Mapped[Optional[str]] = mapped_column(String(120))
     trained_on: Mapped[date] = mapped_column(Date)
@@ -774,12 +780,22 @@ class Evaluation(Scoped, Stamped, Model):
     """An evaluation (评价) of a volunteer by a group, optionally for one project."""
 
     __tablename__ = "evaluation"
-    __table_args__ = (CheckConstraint("rating BETWEEN 1 AND 5", name="ck_evaluation_rating"),)
+    __table_args__ = (
+        CheckConstraint("rating BETWEEN 1 AND 5", name="ck_evaluation_rating"),
+        CheckConstraint("punctuality BETWEEN 1 AND 5 AND attitude BETWEEN 1 AND 5 AND skill BETWEEN 1 AND 5",
+                        name="ck_evaluation_scores"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteer.id"), index=True)
     group_id: Mapped[int] = mapped_column(ForeignKey("volunteer_group.id"))
+    group_path: Mapped[Optional[str]] = mapped_column(PathString(128), index=True)
     project_id: Mapped[Optional[int]] = mapped_column(ForeignKey("project.id"))
+    position_id: Mapped[Optional[int]] = mapped_column(ForeignKey("position.id"), index=True)
+    # 守时 / 态度 / 技能, each 1-5; ``rating`` is their rounded mean (the overall score).
+    punctuality: Mapped[Optional[int]] = mapped_column(SmallInteger)
+    attitude: Mapped[Optional[int]] = mapped_column(SmallInteger)
+    skill: Mapped[Optional[int]] = mapped_column(SmallInteger)
     rating: Mapped[int] = mapped_column(SmallInteger)
     comment: Mapped[Optional[str]] = mapped_column(Text)
     evaluated_on: Mapped[date] = mapped_column(Date)
@@ -807,8 +823,44 @@ class Certificate(Scoped, Stamped, Model):
     snapshot_json: Mapped[str] = mapped_column(Text)
     snapshot_hash: Mapped[str] = mapped_column(String(64))
     is_withdrawn: Mapped[bool] = mapped_column(Boolean, default=False)
+    # "group": a group's certificate for the records it made; "summary": the platform's
+    # summary of all approved records.
+    kind: Mapped[str] = mapped_column(String(16), default="group")
+    group_path: Mapped[Optional[str]] = mapped_column(PathString(128), index=True)
+    period_from: Mapped[Optional[date]] = mapped_column(Date)
+    period_to: Mapped[Optional[date]] = mapped_column(Date)
+    withdrawn_on: Mapped[Optional[datetime]] = mapped_column(DateTime)
+    withdraw_reason: Mapped[Optional[str]] = mapped_column(String(255))
 
     volunteer: Mapped[Volunteer] = relationship()
+    group: Mapped[Optional[VolunteerGroup]] = relationship()
+
+
+class CertificateRequest(Scoped, Stamped, Model):
+    """A volunteer's request (我的证明 → 申请) to a group for a certificate of the
+    records it made, optionally for a date range; the group's admins issue or refuse it."""
+
+    __tablename__ = "certificate_request"
+    __table_args__ = (Index("ix_certificate_request_group_status", "group_id", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteer.id"), index=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("volunteer_group.id"))
+    group_path: Mapped[str] = mapped_column(PathString(128), index=True)
+    volunteer_name: Mapped[str] = mapped_column(String(64))
+    volunteer_no: Mapped[Optional[str]] = mapped_column(String(15))
+    period_from: Mapped[Optional[date]] = mapped_column(Date)
+    period_to: Mapped[Optional[date]] = mapped_column(Date)
+    purpose: Mapped[Optional[str]] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), default=RequestStatus.PENDING)  # pending/approved/rejected
+    reason: Mapped[Optional[str]] = mapped_column(String(255))  # why it was refused
+    certificate_id: Mapped[Optional[int]] = mapped_column(ForeignKey("certificate.id"))
+    decided_on: Mapped[Optional[datetime]] = mapped_column(DateTime)
+    decided_by_fk: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
+
+    volunteer: Mapped[Volunteer] = relationship()
+    group: Mapped[VolunteerGroup] = relationship()
+    certificate: Mapped[Optional[Certificate]] = relationship()
 
 
 # --- Transfers, help requests, complaints ---
@@ -847,8 +899,19 @@ class HelpRequest(Scoped, Stamped, Model):
     contact_phone_masked: Mapped[Optional[str]] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(16), default=RequestStatus.PENDING)
     claimed_by_group_id: Mapped[Optional[int]] = mapped_column(ForeignKey("volunteer_group.id"))
+    # The claiming group's path, so its admins (and its parents') reach the request.
+    group_path: Mapped[Optional[str]] = mapped_column(PathString(128), index=True)
     project_id: Mapped[Optional[int]] = mapped_column(ForeignKey("project.id"))
     resolution: Mapped[Optional[str]] = mapped_column(Text)
+    # The requester follows the request at /help/follow/<token> (no account needed);
+    # only its hash is stored.
+    follow_token_hash: Mapped[Optional[str]] = mapped_column(String(64), unique=True)
+    is_hidden: Mapped[bool] = mapped_column(Boolean, default=False)  # hidden by an officer
+    moderated_by_fk: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
+    claimed_on: Mapped[Optional[datetime]] = mapped_column(DateTime)
+    resolved_on: Mapped[Optional[datetime]] = mapped_column(DateTime)
+
+    claimed_by_group: Mapped[Optional[VolunteerGroup]] = relationship()
 
 
 class Complaint(Scoped, Stamped, Model):
@@ -857,12 +920,19 @@ class Complaint(Scoped, Stamped, Model):
     __tablename__ = "complaint"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # service_record / project / volunteer_group; region_path and group_path are the subject's.
     subject_type: Mapped[str] = mapped_column(String(32))
     subject_id: Mapped[Optional[int]] = mapped_column(Integer)
+    group_path: Mapped[Optional[str]] = mapped_column(PathString(128), index=True)
     volunteer_id: Mapped[Optional[int]] = mapped_column(ForeignKey("volunteer.id"))
+    reporter_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"), index=True)
     text: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default=RequestStatus.PENDING)
     resolution: Mapped[Optional[str]] = mapped_column(Text)
+    resolved_on: Mapped[Optional[datetime]] = mapped_column(DateTime)
+    resolved_by_fk: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
+    # The correction record a resolution led to, if any.
+    correction_id: Mapped[Optional[int]] = mapped_column(ForeignKey("service_record.id"))
 
 
 # --- Audit ---

@@ -97,7 +97,7 @@ _UNKNOWN = object()  # an old value SQLAlchemy did not load
 def _is_secret(key: str, column) -> bool:
     """Ciphertexts, blind indexes, password hashes and bearer tokens are never logged."""
     return (
-        key.endswith(("_enc", "_blind", "_token"))
+        key.endswith(("_enc", "_blind", "_token", "_token_hash"))
         or "password" in key
         or isinstance(column.type, LargeBinary)
     )

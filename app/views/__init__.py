@@ -20,7 +20,9 @@ from app.views.oversight import (
     AuditEventModelView, HonorModelView, ProjectModelView, RegionModelView, ServiceRecordModelView,
     VolunteerGroupModelView, VolunteerModelView,
 )
-from app.views import groups, hours, memberships, menus, projects, roster
+from app.views import (
+    certificates, complaints, groups, help_requests, hours, memberships, menus, projects, record_book, roster,
+)
 from app.views.registration import RegistrationView
 from app.views.review import HolidayModelView, RegistrationReviewView
 
@@ -48,6 +50,10 @@ def register_views(appbuilder: AppBuilder) -> None:
     groups.register(appbuilder)
     projects.register(appbuilder)  # 团体管理 / 用户中心 → 我的项目, the public 志愿项目 list
     hours.register(appbuilder)  # 计时, 用户中心 → 服务时长
+    record_book.register(appbuilder)  # 团体管理 → 培训与评价
+    certificates.register(appbuilder)  # 用户中心 → 我的证明, 团体管理 → 证明申请, /verify/<number>
+    help_requests.register(appbuilder)  # 求助信息, 发布求助, 求助认领, 求助审核
+    complaints.register(appbuilder)  # 举报, 区域监管 → 举报处理
     appbuilder.add_view_no_menu(RegistrationView)  # 注册志愿者, public; linked from the login page
     for api in (RegionApi, VolunteerApi, VolunteerGroupApi, ProjectApi, ServiceRecordApi, HonorApi, HourCodeApi):
         appbuilder.add_api(api)

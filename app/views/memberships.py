@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import (
-    GroupType, JoinPolicy, Membership, MembershipOrigin, MembershipStatus, Region, VolunteerGroup,
+    GroupType, HonorLevel, JoinPolicy, Membership, MembershipOrigin, MembershipStatus, Region, VolunteerGroup,
 )
 from app.security.permissions import (
     ACTION_JOIN, ACTION_READ, ACTION_WRITE, MENU_JOIN_REQUESTS, MENU_MY_GROUPS, READ_ONLY,
@@ -27,12 +27,15 @@ from app.security.permissions import (
 )
 from app.security.scope import current_scope
 from app.security.scoped_views import ScopedApiMixin, ScopedInterface
-from app.services import clock, groups, memberships, volunteers
+from app.services import clock, groups, honors, memberships, volunteers
 from app.services.errors import DomainError
 from app.services.idcards import age_on
 from app.views import decisions, menus
 from app.views.formatters import local_day
 from app.views.pages import flash_errors, page_arg
+
+
+CARD_HONORS = 20  # the group card shows its latest honors
 
 
 def _approved_group(group_id: int) -> VolunteerGroup:
@@ -162,8 +165,16 @@ class MyGroupsView(BaseView):
                     if group.join_token else None)
         qr_svg = (segno.make(join_url, error="m").svg_inline(scale=4, title=gettext("Group Card"))
                   if join_url else None)
+        group_honors = [{
+            "id": h.id, "title": h.title, "level": HonorLevel.labels().get(h.level, h.level),
+            "awarding_body": h.awarding_body, "awarded_on": h.awarded_on.isoformat(),
+            # The attachment only for those who may read the honor itself (its group's admins).
+            "attachment": (url_for("HonorModelView.attachment", pk=h.id)
+                           if h.attachment_name and honors.may_read(h, scope) else None),
+        } for h in honors.honors_of_group(group, limit=CARD_HONORS)]
         return self.render_template("memberships/card.html", title=gettext("Group Card"),
-                                    group=_group_facts(group), join_url=join_url, qr_svg=qr_svg)
+                                    group=_group_facts(group), join_url=join_url, qr_svg=qr_svg,
+                                    honors=group_honors)
 
 
 class JoinGroupView(BaseView):

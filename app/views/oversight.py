@@ -4,11 +4,14 @@ Every scoped view declares its scope at the top (``base_filters`` and the
 related-field filters); ScopedViewMixin closes the holes FAB leaves (actions,
 page size, sorting, POSTed foreign keys).
 """
-from flask import flash, redirect
+from urllib.parse import quote
+
+from flask import abort, flash, make_response, redirect
 from flask_appbuilder import ModelView, expose, has_access
 from flask_appbuilder.actions import action
 from flask_babel import gettext, lazy_gettext as _
-from wtforms import StringField
+from flask_wtf.file import FileField
+from wtforms import BooleanField, SelectField, StringField
 from wtforms.validators import Optional as OptionalValidator
 
 from app.extensions import db
@@ -18,7 +21,7 @@ from app.models import (
 )
 from app.security.id_search import VolunteerInterface
 from app.security.permissions import (
-    ACTION_FLAG, ACTION_SUSPEND, ACTION_VIEW_PII, READ_ONLY, READ_WRITE, RESOURCE_AUDIT_EVENT,
+    ACTION_FLAG, ACTION_READ, ACTION_WRITE, ACTION_SUSPEND, ACTION_VIEW_PII, READ_ONLY, READ_WRITE, RESOURCE_AUDIT_EVENT,
     RESOURCE_HONOR, RESOURCE_PROJECT, RESOURCE_REGION, RESOURCE_SERVICE_RECORD, RESOURCE_VOLUNTEER,
     RESOURCE_VOLUNTEER_GROUP,
 )
@@ -276,15 +279,24 @@ class AuditEventModelView(ScopedViewMixin, ModelView):
 # --- Honors (表彰激励) ---
 
 
+def content_disposition(name: str) -> str:
+    """Content-Disposition of a download whose name may be Chinese (RFC 6266 / 5987)."""
+    fallback = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name)}"
+
+
 class HonorModelView(ScopedViewMixin, ModelView):
-    """Honors in scope; only honors editors (prefecture or above) add and edit, for
-    recipients in their region (app/services/honors.py)."""
+    """表彰激励: honors in scope; only honors editors (prefecture or above) add, edit and
+    withdraw them, for recipients in their region (app/services/honors.py). An honor may
+    carry one attachment (PDF/JPEG/PNG, 5 MB), downloaded by whoever reads the honor."""
 
     datamodel = ScopedInterface(Honor)
     route_base = "/honors"
     class_permission_name = RESOURCE_HONOR
-    method_permission_name = READ_WRITE
+    method_permission_name = {**READ_WRITE, "withdraw": ACTION_WRITE, "restore": ACTION_WRITE,
+                              "attachment": ACTION_READ}
     base_permissions = ["can_read", "can_write"]
+    show_template = "record_book/honor_show.html"
 
     base_filters = [["id", InScope, None]]
     add_form_query_rel_fields = edit_form_query_rel_fields = scoped_rel_fields("volunteer_group")
@@ -293,32 +305,95 @@ class HonorModelView(ScopedViewMixin, ModelView):
     list_title = show_title = add_title = edit_title = _("Honors")
     list_columns = ["title", "level", "recipient_name", "awarding_body", "document_no", "awarded_on",
                     "is_withdrawn"]
-    show_columns = list_columns
+    show_columns = list_columns + ["attachment_name"]
     list_eager_relations = ["volunteer", "volunteer_group"]  # recipient_name
     add_columns = ["title", "level", "awarding_body", "document_no", "awarded_on",
-                   "recipient_volunteer_no", "volunteer_group"]
-    edit_columns = ["title", "level", "awarding_body", "document_no", "awarded_on", "is_withdrawn"]
+                   "recipient_volunteer_no", "volunteer_group", "attachment_file"]
+    # Withdrawing is the 撤销 action (and 恢复 undoes it): a checkbox of a NOT NULL
+    # column would be a required field in FAB's form, i.e. every edit would withdraw.
+    edit_columns = ["title", "level", "awarding_body", "document_no", "awarded_on",
+                    "attachment_file", "remove_attachment"]
     add_form_extra_fields = {
+        "level": SelectField(_("Level"), choices=HonorLevel.choices, validate_choice=False),
         "recipient_volunteer_no": StringField(
             _("Volunteer number"), validators=[OptionalValidator()],
             description=_("For an honor to a volunteer; leave empty and choose a group otherwise.")),
+        "attachment_file": FileField(_("Attachment"), description=_("Optional: PDF, JPEG or PNG, at most 5 MB.")),
+    }
+    edit_form_extra_fields = {
+        "level": SelectField(_("Level"), choices=HonorLevel.choices, validate_choice=False),
+        "attachment_file": FileField(_("Attachment"), description=_(
+            "Optional: PDF, JPEG or PNG, at most 5 MB; replaces the current attachment.")),
+        "remove_attachment": BooleanField(_("Remove the attachment")),
     }
     search_columns = ["title", "level", "awarded_on", "volunteer_group"]
     order_columns = ["awarded_on", "title"]
     base_order = ("awarded_on", "desc")
-    formatters_columns = {"level": label(HonorLevel), "document_no": blank}
+    formatters_columns = {"level": label(HonorLevel), "document_no": blank, "attachment_name": blank,
+                          "is_withdrawn": lambda v: gettext("Withdrawn") if v else ""}
     label_columns = {
         "title": _("Title"), "level": _("Level"), "recipient_name": _("Recipient"),
         "awarding_body": _("Awarding body"), "document_no": _("Document number"),
         "awarded_on": _("Award date"), "is_withdrawn": _("Withdrawn"),
         "volunteer_group": _("Volunteer group"), "recipient_volunteer_no": _("Volunteer number"),
+        "attachment_name": _("Attachment"), "attachment_file": _("Attachment"),
+        "remove_attachment": _("Remove the attachment"),
     }
 
     def pre_add(self, item):
         honors.award_honor(item, volunteer=honors.volunteer_by_number(
-            getattr(item, "recipient_volunteer_no", None)), group=item.volunteer_group)
+            getattr(item, "recipient_volunteer_no", None)), group=item.volunteer_group,
+            attachment=getattr(item, "attachment_file", None))
 
     def pre_update(self, item):
-        honors.update_honor(item)
+        honors.update_honor(item, attachment=getattr(item, "attachment_file", None),
+                            remove_attachment=bool(getattr(item, "remove_attachment", False)))
 
+    @expose("/show/<pk>", methods=["GET"])
+    @has_access
+    def show(self, pk):
+        """The honor, with its attachment's download link."""
+        pk = self._deserialize_pk_if_composite(pk)
+        widgets = self._show(pk)
+        honor = self._scoped_item(pk)  # the same row, for the attachment link
+        return self.render_template(self.show_template, pk=pk, title=self.show_title, widgets=widgets,
+                                    related_views=self._related_views, honor=honor)
 
+    @action("withdraw", _("Withdraw"), _("Withdraw the selected honors? They no longer show on cards, "
+                                         "records and certificates."), "fa-ban")
+    def withdraw(self, items):
+        return self._set_withdrawn(items, True)
+
+    @action("restore", _("Restore"), _("Restore the selected withdrawn honors?"), "fa-undo")
+    def restore(self, items):
+        return self._set_withdrawn(items, False)
+
+    def _set_withdrawn(self, items, withdrawn: bool):
+        # ScopedViewMixin loaded the rows in scope; the service allows editors covering
+        # every honor's region (all or none).
+        try:
+            count = honors.withdraw_honors(items if isinstance(items, list) else [items], withdrawn=withdrawn)
+        except DomainError as err:
+            db.session.rollback()
+            flash(str(err), "danger")
+        else:
+            db.session.commit()
+            flash(gettext("%(n)s honors withdrawn.", n=count) if withdrawn
+                  else gettext("%(n)s honors restored.", n=count), "success")
+        return redirect(self.get_redirect())
+
+    @expose("/<pk>/attachment", methods=["GET"])
+    @has_access
+    def attachment(self, pk):
+        """The honor's attachment, for whoever may read the honor; 404 otherwise or when
+        it has none. Always a download (never rendered inline), with the type its
+        content was recognised as."""
+        honor = self._scoped_item(pk)
+        if not honor.attachment_name or honor.attachment_data is None:
+            abort(404)
+        response = make_response(honor.attachment_data)
+        response.headers["Content-Type"] = honor.attachment_type or "application/octet-stream"
+        response.headers["Content-Disposition"] = content_disposition(honor.attachment_name)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Cache-Control"] = "private, no-store"
+        return response

@@ -31,12 +31,12 @@ from app.security.permissions import (
     RESOURCE_PROJECT,
 )
 from app.security.scope import current_scope, row_id
-from app.services import projects, volunteers
+from app.services import help_requests, projects, volunteers
 from app.services.clock import to_local, utcnow
 from app.services.errors import DomainError, ScopeViolation, ValidationFailed
 from app.views import menus
 from app.views.formatters import local_minute
-from app.views.pages import flash_errors, page_arg
+from app.views.pages import flash_errors, page_arg, perform
 from app.views.registration import _region_chain
 from app.views.user_center import SERVICE_CATEGORY_LABELS
 
@@ -236,15 +236,27 @@ class GroupProjectsView(BaseView):
                 abort(404)
             return self.render_template("projects/choose_group.html", title=gettext("Publish New Project"),
                                         groups=groups)
+        # 求助认领 → turn into a project: a request this group claimed prefills the form and
+        # is linked to the project (converted) in the same transaction.
+        help_request = None
+        if request.values.get("from_help"):
+            try:
+                help_request = help_requests.convertible(request.values.get("from_help"), group)
+            except ScopeViolation:
+                abort(404)
         form = NewProjectForm()
         status = 200
         if request.method == "GET":
             form.region_code.data = group.region_code
+            for name, value in (help_requests.project_prefill(help_request) if help_request else {}).items():
+                getattr(form, name).data = value
         elif form.validate_on_submit():
             try:
                 project = projects.create_project(
                     group, positions=[_position_values(row.form) for row in form.positions.entries],
                     **_project_values(form))
+                if help_request is not None:
+                    help_requests.link_project(help_request, project)
             except ValidationFailed as err:
                 db.session.rollback()
                 general = _show_errors(form, err)
@@ -263,7 +275,8 @@ class GroupProjectsView(BaseView):
             status = 400
         return self.render_template(
             "projects/form.html", title=gettext("Publish New Project"), form=form, group=group, project=None,
-            region_chain=_group_region_chain(group, form.region_code.data), frozen=False), status
+            region_chain=_group_region_chain(group, form.region_code.data), frozen=False,
+            from_help=help_request.id if help_request else None), status
 
     @expose("/<project_id>")
     @has_access
@@ -400,14 +413,11 @@ class GroupProjectsView(BaseView):
     def close(self, project_id):
         """结项 by hand: the project accepts nothing new from now on."""
         project = self._project(project_id)
-        try:
+        def run():
             projects.close_project(project)
-        except DomainError as err:
-            flash_errors(err)
-        else:
-            db.session.commit()
-            flash(gettext("The project %(name)s is closed.", name=project.name), "success")
-        return redirect(url_for(".show", project_id=project_id))
+            return gettext("The project %(name)s is closed.", name=project.name)
+
+        return perform(run, url_for(".show", project_id=project_id))
 
     def _volunteer_from_form(self):
         return projects.find_volunteer(
@@ -420,15 +430,12 @@ class GroupProjectsView(BaseView):
         """邀请: invite a volunteer (real name + volunteer number or ID number) to a position."""
         project = self._project(project_id)
         position = self._position(project, request.form.get("position"))
-        try:
+        def run():
             enrollment = projects.invite(position, self._volunteer_from_form())
-        except DomainError as err:
-            flash_errors(err)
-        else:
-            db.session.commit()
-            flash(gettext("%(name)s has been invited to %(position)s.", name=enrollment.volunteer_name,
-                          position=position.name), "success")
-        return redirect(url_for(".show", project_id=project_id) + "#invite")
+            return gettext("%(name)s has been invited to %(position)s.", name=enrollment.volunteer_name,
+                           position=position.name)
+
+        return perform(run, url_for(".show", project_id=project_id) + "#invite")
 
     @expose("/<project_id>/add-volunteer", methods=["POST"])
     @has_access
@@ -436,15 +443,12 @@ class GroupProjectsView(BaseView):
         """时间补录招募: add a volunteer by real name + ID number straight into a position."""
         project = self._project(project_id)
         position = self._position(project, request.form.get("position"))
-        try:
+        def run():
             enrollment = projects.add_to_backfill(position, self._volunteer_from_form())
-        except DomainError as err:
-            flash_errors(err)
-        else:
-            db.session.commit()
-            flash(gettext("%(name)s was added to %(position)s.", name=enrollment.volunteer_name,
-                          position=position.name), "success")
-        return redirect(url_for(".show", project_id=project_id) + "#add-volunteer")
+            return gettext("%(name)s was added to %(position)s.", name=enrollment.volunteer_name,
+                           position=position.name)
+
+        return perform(run, url_for(".show", project_id=project_id) + "#add-volunteer")
 
 
 def projects_regions(rows: list[Project]) -> None:
@@ -607,14 +611,11 @@ class MyProjectsView(BaseView):
     def cancel(self, enrollment_id):
         """取消报名: before the first shift; the place is freed."""
         enrollment = self._mine(enrollment_id)
-        try:
+        def run():
             projects.cancel(enrollment.volunteer, enrollment)
-        except DomainError as err:
-            flash_errors(err)
-        else:
-            db.session.commit()
-            flash(gettext("Your sign-up has been cancelled."), "success")
-        return redirect(url_for(".index"))
+            return gettext("Your sign-up has been cancelled.")
+
+        return perform(run, url_for(".index"))
 
     @expose("/<enrollment_id>/accept", methods=["POST"])
     @has_access
@@ -636,14 +637,11 @@ class MyProjectsView(BaseView):
     @has_access
     def decline(self, enrollment_id):
         enrollment = self._mine(enrollment_id)
-        try:
+        def run():
             projects.decline_invitation(enrollment.volunteer, enrollment)
-        except DomainError as err:
-            flash_errors(err)
-        else:
-            db.session.commit()
-            flash(gettext("You have declined the invitation."), "info")
-        return redirect(url_for(".index"))
+            return gettext("You have declined the invitation.")
+
+        return perform(run, url_for(".index"))
 
 
 def register(appbuilder: AppBuilder) -> None:

@@ -23,6 +23,7 @@ from app.services import regions, volunteers
 from app.security.hardening import client_address, rate_limiter
 from app.security.scope import current_scope
 from app.services.errors import DomainError, ScopeViolation, ValidationFailed
+from app.views.pages import show_field_errors
 from app.views.user_center import ServiceProfileFields
 
 # Form fields handed to the services, by name (the REST API uses the same names).
@@ -112,18 +113,6 @@ class RegistrationView(BaseView):
         ), status
 
     @staticmethod
-    def _show_errors(form, err: ValidationFailed) -> list[str]:
-        """Put each field's messages next to the field; return those without one."""
-        general = list(err.messages) if not err.fields else []
-        for name, messages in err.fields.items():
-            field = getattr(form, name, None)
-            if field is None:
-                general.extend(messages)
-            else:
-                field.errors = list(field.errors or []) + messages
-        return general
-
-    @staticmethod
     def _person(form) -> dict:
         return {name: getattr(form, name).data for name in PERSON_FIELDS}
 
@@ -143,7 +132,7 @@ class RegistrationView(BaseView):
                 count_registration()
             except ValidationFailed as err:
                 db.session.rollback()
-                general = self._show_errors(form, err)
+                general = show_field_errors(form, err)
                 flash(gettext("The registration was not saved: please correct the marked fields."), "danger")
                 return self._page(form, general_errors=general, status=400)
             except DomainError as err:
@@ -168,7 +157,7 @@ class RegistrationView(BaseView):
                     db.session.commit()
                 except ValidationFailed as err:
                     db.session.rollback()
-                    general = self._show_errors(form, err)
+                    general = show_field_errors(form, err)
                     flash(gettext("The registration was not saved: please correct the marked fields."), "danger")
                     return self._page(form, resubmit=volunteer, general_errors=general, status=400)
                 except DomainError as err:

@@ -1,4 +1,5 @@
-"""用户中心 (User Center): a volunteer's own pages — 我的资料 and 志愿者证 — and the
+"""用户中心 (User Center): a volunteer's own pages — 我的资料, 志愿者证 (with honors) and
+the volunteer record (/my/record, the five record categories) — and the
 public check of a volunteer card's QR code. Rules live in app/services/volunteers.py;
 these views only read the form, call the service and show its result."""
 from __future__ import annotations
@@ -12,11 +13,12 @@ from wtforms import SelectMultipleField, StringField, widgets
 from wtforms.validators import DataRequired, Length
 
 from app.extensions import db
-from app.models import SERVICE_CATEGORIES, IdType, ReviewStatus
+from app.models import SERVICE_CATEGORIES, HonorLevel, IdType, ReviewStatus
 from app.security.permissions import ACTION_READ, ACTION_WRITE, RESOURCE_VOLUNTEER
-from app.services import volunteers
+from app.services import honors, hours, record_book, volunteers
 from app.services.clock import to_local
 from app.services.errors import DomainError, ValidationFailed
+from app.views.record_book import evaluation_row, training_row
 
 # Henan's service categories (DESIGN.md §5), in the order of SERVICE_CATEGORIES.
 SERVICE_CATEGORY_LABELS = dict(zip(SERVICE_CATEGORIES, (
@@ -54,13 +56,14 @@ def _categories(value: str | None) -> list[str]:
 
 
 class UserCenterView(BaseView):
-    """我的资料 (/my/profile) and 志愿者证 (/my/card) of the signed-in volunteer."""
+    """我的资料 (/my/profile), 志愿者证 (/my/card) and the record (/my/record) of the
+    signed-in volunteer."""
 
     route_base = "/my"
     default_view = "profile"
     class_permission_name = RESOURCE_VOLUNTEER
     method_permission_name = {"profile": ACTION_READ, "reveal": ACTION_READ, "card": ACTION_READ,
-                              "edit": ACTION_WRITE}
+                              "record": ACTION_READ, "edit": ACTION_WRITE}
     base_permissions = ["can_read", "can_write"]
 
     def _volunteer(self):
@@ -157,7 +160,49 @@ class UserCenterView(BaseView):
             registered_on=to_local(registered).strftime("%Y-%m-%d") if registered else "",
             qr_svg=segno.make(verify_url, error="m").svg_inline(scale=4, title=gettext("Volunteer Card")),
             verify_url=verify_url,
+            honors=[_honor_row(h) for h in honors.honors_of_volunteer(volunteer, limit=CARD_HONORS)],
         )
+
+    @expose("/record")
+    @has_access
+    def record(self):
+        """志愿服务档案: the five record categories of the signed-in volunteer — basic data
+        (masked), service summary, training, honors and evaluations."""
+        volunteer = self._volunteer()
+        if volunteer is None:
+            return self._no_volunteer(gettext("Volunteer Record"))
+        book = record_book.record_of(volunteer)
+        names = book.names
+        registered = volunteer.approved_on or volunteer.created_on
+        return self.render_template(
+            "user_center/record.html", title=gettext("Volunteer Record"), volunteer=volunteer,
+            status_label=ReviewStatus.labels().get(volunteer.status, volunteer.status),
+            id_type_label=IdType.labels().get(volunteer.id_type, volunteer.id_type),
+            gender={"M": gettext("Male"), "F": gettext("Female")}.get(volunteer.gender or "", ""),
+            region=volunteer.region.name if volunteer.region else volunteer.region_code,
+            registered_on=to_local(registered).strftime("%Y-%m-%d") if registered else "",
+            categories=_categories(volunteer.service_categories),
+            approved_hours=hours.hours_text(book.totals.approved_minutes),
+            pending_hours=hours.hours_text(book.totals.pending_minutes), stars=book.totals.star_level,
+            recent=[{"served_on": r.served_on.isoformat(), "project": r.project.name,
+                     "position": r.position.name if r.position else "", "group": r.group.name,
+                     "hours": hours.hours_text(r.minutes)} for r in book.recent],
+            trainings=[training_row(t, names) for t in book.trainings],
+            training_hours=hours.hours_text(book.training_minutes),
+            honors=[_honor_row(h) for h in book.honors],
+            evaluations=[evaluation_row(e, names) for e in book.evaluations],
+        )
+
+
+CARD_HONORS = 10  # the card shows the latest ones; the record page shows them all
+
+
+def _honor_row(honor) -> dict:
+    """What the card and the record page show of one honor (link to its attachment, if any)."""
+    return {"id": honor.id, "title": honor.title, "level": HonorLevel.labels().get(honor.level, honor.level),
+            "awarding_body": honor.awarding_body, "document_no": honor.document_no or "",
+            "awarded_on": honor.awarded_on.isoformat(),
+            "attachment": url_for("HonorModelView.attachment", pk=honor.id) if honor.attachment_name else None}
 
 
 class CardVerifyView(BaseView):

@@ -235,6 +235,50 @@ def rate_limiter() -> MovingWindowRateLimiter | None:
     return throttle.limiter if throttle is not None else None
 
 
+@dataclass(frozen=True)
+class Budget:
+    """A per-key allowance of attempts in a moving window (wrong join passwords per user,
+    wrong hour codes per user, certificate lookups per address), sized from the app
+    config with defaults; nothing is counted when the app has no limiter."""
+
+    namespace: str
+    count_setting: str
+    default_count: int
+    window_setting: str
+    default_window: int
+
+    def _item(self) -> RateLimitItemPerSecond:
+        config = current_app.config
+        return RateLimitItemPerSecond(int(config.get(self.count_setting, self.default_count)),
+                                      int(config.get(self.window_setting, self.default_window)))
+
+    def _wait(self, limiter, item, key: str) -> int:
+        reset_at = limiter.get_window_stats(item, self.namespace, key).reset_time
+        return max(math.ceil(reset_at - time.time()), 1)
+
+    def wait(self, key: str) -> int:
+        """Seconds until ``key`` may try again; 0 if now."""
+        limiter = rate_limiter()
+        if limiter is None:
+            return 0
+        item = self._item()
+        return 0 if limiter.test(item, self.namespace, key) else self._wait(limiter, item, key)
+
+    def spend(self, key: str) -> int:
+        """Count one attempt of ``key``; 0 when it fitted, else the seconds to wait."""
+        limiter = rate_limiter()
+        if limiter is None:
+            return 0
+        item = self._item()
+        return 0 if limiter.hit(item, self.namespace, key) else self._wait(limiter, item, key)
+
+    def clear(self, key: str) -> None:
+        """Forget ``key``'s attempts (after a success)."""
+        limiter = rate_limiter()
+        if limiter is not None:
+            limiter.clear(self._item(), self.namespace, key)
+
+
 def login_throttle() -> LoginThrottle | None:
     """This app's throttle, when a request is being served (None in CLI jobs)."""
     if not has_request_context():

@@ -27,9 +27,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import math
 import secrets
-import time
 from dataclasses import dataclass
 from datetime import date
 
@@ -44,7 +42,7 @@ from app.models import (
     ServiceRecord, Volunteer, VolunteerGroup,
 )
 from app.security import pii
-from app.security.hardening import client_address, rate_limiter
+from app.security.hardening import Budget, client_address
 from app.security.scope import Scope, current_scope, ensure_administers, path_is_under, under
 from app.services import honors as honors_service, record_book, reviews
 from app.services.clock import today, utcnow
@@ -661,15 +659,8 @@ class TooManyLookups(DomainError):
     code = 429
 
 
-def _lookup_limit():
-    from limits import RateLimitItemPerSecond
-
-    config = current_app.config
-    return RateLimitItemPerSecond(int(config.get("CERTIFICATE_VERIFY_ATTEMPTS", 30)),
-                                  int(config.get("CERTIFICATE_VERIFY_WINDOW_SECONDS", 60)))
-
-
-_LOOKUP_KEY = "certificate-verify/address"
+_LOOKUP_BUDGET = Budget("certificate-verify/address", "CERTIFICATE_VERIFY_ATTEMPTS", 30,
+                        "CERTIFICATE_VERIFY_WINDOW_SECONDS", 60)
 
 
 def count_lookup() -> None:
@@ -677,16 +668,10 @@ def count_lookup() -> None:
 
     :raises TooManyLookups: the address used up its lookups (the message says how long to wait)
     """
-    limiter = rate_limiter()
-    if limiter is None:
-        return
-    item, address = _lookup_limit(), client_address() or "-"
-    if limiter.hit(item, _LOOKUP_KEY, address):
-        return
-    reset_at = limiter.get_window_stats(item, _LOOKUP_KEY, address).reset_time
-    wait = max(math.ceil(reset_at - time.time()), 1)
-    raise TooManyLookups(gettext("Too many certificate lookups from your address. Try again in %(seconds)s "
-                                 "seconds.", seconds=wait))
+    wait = _LOOKUP_BUDGET.spend(client_address() or "-")
+    if wait:
+        raise TooManyLookups(gettext("Too many certificate lookups from your address. Try again in %(seconds)s "
+                                     "seconds.", seconds=wait))
 
 
 def verify(number_text, token=None) -> Verification:

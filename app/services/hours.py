@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 import re
 import secrets
-import time as _time
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -39,6 +38,7 @@ from app.models import (
     Enrollment, EnrollmentOrigin, EnrollmentStatus, HourCode, Position, Project, RecordSource, RecordStatus,
     ReviewStatus, ServiceRecord, Volunteer, VolunteerDay,
 )
+from app.security.hardening import Budget
 from app.security.scope import current_scope, ensure_administers, path_is_under
 from app.services import reviews
 from app.services.clock import to_local, to_utc, today, utcnow
@@ -447,37 +447,8 @@ def codes_of(position: Position) -> list[HourCode]:
                                    .limit(HOUR_CODES_SHOWN)))
 
 
-def _failure_limit():
-    from limits import RateLimitItemPerSecond
-
-    config = current_app.config
-    return RateLimitItemPerSecond(int(config.get("HOUR_CODE_FAILURES", 10)),
-                                  int(config.get("HOUR_CODE_FAILURE_WINDOW_SECONDS", 3600)))
-
-
-_FAILURE_KEY = "hour-code-failures/user"
-
-
-def _failure_wait(user_key: str) -> int:
-    """Seconds until this user may try an hour code again; 0 if now."""
-    from app.security.hardening import rate_limiter
-
-    limiter = rate_limiter()
-    if limiter is None:
-        return 0
-    item = _failure_limit()
-    if limiter.test(item, _FAILURE_KEY, user_key):
-        return 0
-    reset_at = limiter.get_window_stats(item, _FAILURE_KEY, user_key).reset_time
-    return max(math.ceil(reset_at - _time.time()), 1)
-
-
-def _count_failure(user_key: str) -> None:
-    from app.security.hardening import rate_limiter
-
-    limiter = rate_limiter()
-    if limiter is not None:
-        limiter.hit(_failure_limit(), _FAILURE_KEY, user_key)
+_FAILURE_BUDGET = Budget("hour-code-failures/user", "HOUR_CODE_FAILURES", 10,
+                         "HOUR_CODE_FAILURE_WINDOW_SECONDS", 3600)
 
 
 def _invalid_code() -> DomainError:
@@ -525,7 +496,7 @@ def redeem_code(volunteer: Volunteer, code: str) -> ServiceRecord:
     if volunteer is None:
         raise DomainError(gettext("Only approved volunteers can enter hour codes."))
     user_key = str(volunteer.user_id or f"v{volunteer.id}")
-    wait = _failure_wait(user_key)
+    wait = _FAILURE_BUDGET.wait(user_key)
     if wait:
         raise DomainError(gettext("Too many invalid hour codes. Try again in %(minutes)s minutes.",
                                   minutes=math.ceil(wait / 60)))
@@ -535,17 +506,17 @@ def redeem_code(volunteer: Volunteer, code: str) -> ServiceRecord:
         raise DomainError(gettext("Please enter the 12-digit hour code."))  # no guess: not counted
     value = normalize_code(code)
     if value is None:
-        _count_failure(user_key)
+        _FAILURE_BUDGET.spend(user_key)
         raise _invalid_code()
     # Serialise this volunteer's redemptions (PostgreSQL; SQLite runs writers one at a time).
     db.session.execute(select(Volunteer.id).where(Volunteer.id == volunteer.id).with_for_update())
     hour_code = db.session.scalar(select(HourCode).where(HourCode.code == value).options(
         selectinload(HourCode.position).selectinload(Position.project)))
     if hour_code is None or hour_code.project.is_closed() or hour_code.project.is_backfill:
-        _count_failure(user_key)
+        _FAILURE_BUDGET.spend(user_key)
         raise _invalid_code()
     if hour_code.activity_on > today():
-        _count_failure(user_key)
+        _FAILURE_BUDGET.spend(user_key)
         raise DomainError(gettext("This hour code can be used from %(day)s.", day=hour_code.activity_on.isoformat()))
     position, project = hour_code.position, hour_code.project
     if db.session.scalar(select(ServiceRecord.id).where(

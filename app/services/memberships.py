@@ -7,9 +7,7 @@ audit log keeps the history of its status changes.
 from __future__ import annotations
 
 import math
-import time
 
-from flask import current_app
 from flask_babel import gettext
 from sqlalchemy import and_, false, select
 from sqlalchemy.orm import selectinload
@@ -20,7 +18,7 @@ from app.models import (
     JoinPolicy, Membership, MembershipOrigin, MembershipStatus, ReviewStatus, Volunteer, VolunteerGroup,
 )
 from app.security import pii
-from app.security.hardening import rate_limiter
+from app.security.hardening import Budget
 from app.services import reviews
 from app.services.clock import utcnow
 from app.services.errors import DomainError
@@ -69,34 +67,15 @@ JOIN_REQUESTS_PAGE_SIZE = 100
 CURRENT_STATUSES = (MembershipStatus.ACTIVE, MembershipStatus.PENDING)
 
 
-def _password_limit():
-    from limits import RateLimitItemPerSecond
-
-    config = current_app.config
-    return RateLimitItemPerSecond(int(config.get("JOIN_PASSWORD_ATTEMPTS", 5)),
-                                  int(config.get("JOIN_PASSWORD_WINDOW_SECONDS", 900)))
-
-
-_PASSWORD_KEY = "join-password-failures/user"
-
-
-def _password_wait(user_key: str) -> int:
-    """Seconds until this user may try a join password again; 0 if now."""
-    limiter = rate_limiter()
-    if limiter is None:
-        return 0
-    item = _password_limit()
-    if limiter.test(item, _PASSWORD_KEY, user_key):
-        return 0
-    reset_at = limiter.get_window_stats(item, _PASSWORD_KEY, user_key).reset_time
-    return max(math.ceil(reset_at - time.time()), 1)
+_PASSWORD_BUDGET = Budget("join-password-failures/user", "JOIN_PASSWORD_ATTEMPTS", 5,
+                          "JOIN_PASSWORD_WINDOW_SECONDS", 900)
 
 
 def _check_join_password(group: VolunteerGroup, volunteer: Volunteer, password: str | None) -> None:
     """Refuse a missing or wrong join password; wrong ones are counted per user, and
     once too many fall in the window, attempts are refused without checking."""
     user_key = str(volunteer.user_id or f"v{volunteer.id}")
-    wait = _password_wait(user_key)
+    wait = _PASSWORD_BUDGET.wait(user_key)
     if wait:
         raise DomainError(gettext("Too many wrong join passwords. Try again in %(minutes)s minutes.",
                                   minutes=math.ceil(wait / 60)))
@@ -104,13 +83,9 @@ def _check_join_password(group: VolunteerGroup, volunteer: Volunteer, password: 
         raise DomainError(gettext("%(group)s admits members with its join password: please enter it.",
                                   group=group.name))
     if not group.join_password_hash or not check_password_hash(group.join_password_hash, password):
-        limiter = rate_limiter()
-        if limiter is not None:
-            limiter.hit(_password_limit(), _PASSWORD_KEY, user_key)
+        _PASSWORD_BUDGET.spend(user_key)
         raise DomainError(gettext("The join password is wrong."))
-    limiter = rate_limiter()
-    if limiter is not None:
-        limiter.clear(_password_limit(), _PASSWORD_KEY, user_key)
+    _PASSWORD_BUDGET.clear(user_key)
 
 
 def _closed_message(group: VolunteerGroup) -> str:

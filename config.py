@@ -49,6 +49,16 @@ SQLALCHEMY_TRACK_MODIFICATIONS = False
 HOUR_CODE_FAILURES = int(os.environ.get("HOUR_CODE_FAILURES", "10"))
 HOUR_CODE_FAILURE_WINDOW_SECONDS = int(os.environ.get("HOUR_CODE_FAILURE_WINDOW_SECONDS", "3600"))
 HOURS_BULK_FLAG_THRESHOLD = int(os.environ.get("HOURS_BULK_FLAG_THRESHOLD", "20"))
+# 转移接续: this deployment's name in exported service records (their ``source_system``).
+# Set one per deployment, so records moving between two Volunteer Cloud systems keep
+# distinct ids; imported rows naming this system are refused (they are here already).
+RECORD_SYSTEM_ID = os.environ.get("RECORD_SYSTEM_ID", "volunteer-cloud")
+# 举报: complaints one user may file per window (officers read every one).
+COMPLAINT_LIMIT = int(os.environ.get("COMPLAINT_LIMIT", "10"))
+COMPLAINT_LIMIT_WINDOW_SECONDS = int(os.environ.get("COMPLAINT_LIMIT_WINDOW_SECONDS", "3600"))
+# The largest request body accepted; larger ones answer 413 before anything reads them.
+# Uploads are at most 5 MB (honors attachments) and 2 MB (rosters), plus the form around them.
+MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", str(16 * 1024 * 1024)))
 # SQLite only: how long a transaction waits for another's lock before "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = int(os.environ.get("SQLITE_BUSY_TIMEOUT_MS", "30000"))
 

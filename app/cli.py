@@ -1,6 +1,6 @@
-"""`flask` commands: bootstrap, load-regions, demo."""
+"""`flask` commands: bootstrap, load-regions, demo, records export / import."""
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from app.extensions import db
@@ -35,3 +35,81 @@ def register(app: Flask) -> None:
 
         summary = load_demo()
         click.echo(summary)
+
+    @app.cli.group("records")
+    def records_group():
+        """转移接续: export a volunteer's service records, import records from another system."""
+
+    @records_group.command("export")
+    @click.argument("volunteer_no")
+    @click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True)
+    @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
+                  help="Write to this file instead of standard output.")
+    @with_appcontext
+    def records_export_command(volunteer_no, fmt, output):
+        """Write the records of the volunteer with VOLUNTEER_NO (docs/record-format.md)."""
+        from sqlalchemy import select
+
+        from app.models import Volunteer
+        from app.services import record_exchange
+
+        volunteer = db.session.scalar(select(Volunteer).where(Volunteer.volunteer_no == volunteer_no.strip()))
+        if volunteer is None:
+            raise click.ClickException(f"no volunteer with the number {volunteer_no}")
+        data = record_exchange.export_json(volunteer) if fmt == "json" else record_exchange.export_csv(volunteer)
+        if output:
+            with open(output, "wb") as out:
+                out.write(data)
+        else:
+            click.get_binary_stream("stdout").write(data)
+
+    @records_group.command("import")
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False))
+    @click.option("--user", "username", required=True, help="The officer the import is made by (their regions).")
+    @click.option("--dry-run", is_flag=True, help="Check and report only; write nothing.")
+    @with_appcontext
+    def records_import_command(file, username, dry_run):
+        """Check FILE (.json or .csv), print each row's result and apply the valid rows."""
+        import os
+
+        from app.security.scope import scope_for_user
+        from app.services import record_exchange
+        from app.services.errors import DomainError, ScopeViolation
+
+        user = current_app.appbuilder.sm.find_user(username=username)
+        if user is None or not user.is_active:
+            raise click.ClickException(f"no active user {username}")
+        scope = scope_for_user(user)
+        if not (scope.everything or scope.officer_paths):
+            raise click.ClickException(f"{username} is not an officer")
+        result = None
+        try:
+            with open(file, "rb") as stream:
+                batch = record_exchange.check_record_file(os.path.basename(file), stream, scope=scope,
+                                                          actor_id=user.id)
+            summary, batch_id = record_exchange.summarize_import(batch), batch.id
+            if dry_run:
+                db.session.rollback()
+            else:
+                db.session.commit()  # the checked batch is kept, as after an upload
+                result = record_exchange.apply_record_import(batch, scope=scope, actor_id=user.id)
+                summary = record_exchange.summarize_import(batch)
+                db.session.commit()
+        except ScopeViolation:
+            db.session.rollback()
+            raise click.ClickException(f"{username} may not import records") from None
+        except DomainError as err:
+            db.session.rollback()
+            raise click.ClickException("; ".join(err.messages)) from None
+        for row in sorted(summary.rows, key=lambda r: r["row"]):
+            if row["outcome"] == record_exchange.ERROR:
+                for error in row["errors"]:
+                    column = f"{error['column']}: " if error["column"] else ""
+                    click.echo(f"row {row['row']}: error: {column}{record_exchange.error_text(error)}")
+            elif row.get("apply_error"):
+                click.echo(f"row {row['row']}: skipped: {record_exchange.error_text(row['apply_error'])}")
+            else:
+                click.echo(f"row {row['row']}: {'ok' if dry_run else 'imported'}")
+        click.echo(f"rows: {summary.total}, valid: {summary.valid}, errors: {summary.errors}"
+                   + ("" if result is None else f", imported: {result.applied}, skipped: {result.skipped}")
+                   + (" (dry run: nothing written)" if dry_run else f" (import {batch_id})"))

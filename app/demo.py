@@ -51,9 +51,11 @@ from app.models import (
     RecordStatus,
     RecruitScope,
     Region,
+    RequestStatus,
     ReviewStatus,
     ServiceRecord,
     Training,
+    TransferRequest,
     Volunteer,
     VolunteerDay,
     VolunteerGroup,
@@ -481,6 +483,7 @@ class _DemoBuilder:
         self.add_service_records()
         self.add_honors()
         self.add_record_book()
+        self.add_transfers()
         db.session.flush()
 
     # --- Regions ---
@@ -963,3 +966,18 @@ class _DemoBuilder:
             project_id=position.project_id, position_id=position.id, punctuality=5, attitude=5, skill=4,
             rating=5, comment="讲解生动，准时到岗，深受游客好评。", evaluated_on=self.today,
             region_id=position.project.region_id, region_path=position.project.region_path))
+
+    # --- Transfers (转移接续) ---
+
+    def add_transfers(self) -> None:
+        """Two approved volunteers of 顺河回族区 ask to move to 龙亭区 (pending, for
+        longting_officer's 转移接续审核); the demo accounts are left alone."""
+        movers = [v for v in self.volunteers if v.status == ReviewStatus.APPROVED
+                  and v.region_path.startswith(self.regions[SHUNHE].path)][:2]
+        destination = self.regions[LONGTING]
+        for volunteer, reason in zip(movers, ("工作调动到龙亭区", "随子女迁居龙亭区")):
+            db.session.add(TransferRequest(
+                volunteer_id=volunteer.id, volunteer_name=volunteer.real_name, volunteer_no=volunteer.volunteer_no,
+                from_region_id=volunteer.region_id, from_region_path=volunteer.region_path,
+                region_id=destination.id, region_path=destination.path, status=RequestStatus.PENDING,
+                reason=reason, created_on=_local_utc(self.today - timedelta(days=2), 9)))

@@ -8,6 +8,8 @@ _MESSAGES = {
     403: lambda: gettext("You do not have permission to do this."),
     404: lambda: gettext("The page does not exist, or it lies outside your scope."),
     405: lambda: gettext("This operation is not allowed here."),
+    413: lambda: gettext("What you sent is too large: at most %(mb)s MB can be sent at once.",
+                         mb=(current_app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024)),
     429: lambda: gettext("Too many requests. Please wait a moment and try again."),
     500: lambda: gettext("Something went wrong on our side. Please try again later."),
 }

@@ -28,6 +28,7 @@ from sqlalchemy import (
     Text,
     Time,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
@@ -238,6 +239,7 @@ class RequestStatus(Choices):
     CLAIMED = "claimed"
     RESOLVED = "resolved"
     CONVERTED = "converted"
+    CANCELLED = "cancelled"  # withdrawn by the person who asked (a transfer request)
 
 
 # SERVICE_CATEGORIES: Henan's list of project service categories (DESIGN.md §5).
@@ -663,7 +665,16 @@ class ServiceRecord(Scoped, Stamped, Model):
             "(source = 'correction' AND corrects_id IS NOT NULL) OR minutes BETWEEN 1 AND 1440",
             name="ck_service_record_minutes",
         ),
+        # A record made here belongs to a project and group; one imported from another
+        # system (转移接续) names them as text and carries that system's record id.
+        CheckConstraint(
+            "(source = 'transfer_in' AND external_system IS NOT NULL AND external_id IS NOT NULL)"
+            " OR (source <> 'transfer_in' AND project_id IS NOT NULL AND group_id IS NOT NULL"
+            " AND group_path IS NOT NULL)",
+            name="ck_service_record_origin",
+        ),
         UniqueConstraint("hour_code_id", "volunteer_id", name="uq_service_record_hour_code"),
+        UniqueConstraint("external_system", "external_id", name="uq_service_record_external"),
         Index("ix_service_record_region_path_served_on", "region_path", "served_on"),
         Index("ix_service_record_volunteer_served_on", "volunteer_id", "served_on"),
         Index("ix_service_record_group_status_id", "group_id", "status", "id"),
@@ -674,10 +685,18 @@ class ServiceRecord(Scoped, Stamped, Model):
     # Copied, so an officer of the service region never loads an out-of-scope volunteer.
     volunteer_name: Mapped[str] = mapped_column(String(64))
     volunteer_no: Mapped[Optional[str]] = mapped_column(String(15))
-    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), index=True)
+    # Empty only on records imported from another system (source ``transfer_in``).
+    project_id: Mapped[Optional[int]] = mapped_column(ForeignKey("project.id"), index=True)
     position_id: Mapped[Optional[int]] = mapped_column(ForeignKey("position.id"), index=True)
-    group_id: Mapped[int] = mapped_column(ForeignKey("volunteer_group.id"), index=True)
-    group_path: Mapped[str] = mapped_column(PathString(128), index=True)
+    group_id: Mapped[Optional[int]] = mapped_column(ForeignKey("volunteer_group.id"), index=True)
+    group_path: Mapped[Optional[str]] = mapped_column(PathString(128), index=True)
+    # Imported records: the other system's name and record id (unique together), and
+    # the project, position and organisation as that system named them.
+    external_system: Mapped[Optional[str]] = mapped_column(String(64))
+    external_id: Mapped[Optional[str]] = mapped_column(String(64))
+    external_project: Mapped[Optional[str]] = mapped_column(String(120))
+    external_position: Mapped[Optional[str]] = mapped_column(String(120))
+    external_org: Mapped[Optional[str]] = mapped_column(String(120))
     served_on: Mapped[date] = mapped_column(Date)
     started_at: Mapped[Optional[datetime]] = mapped_column(DateTime)
     ended_at: Mapped[Optional[datetime]] = mapped_column(DateTime)
@@ -695,14 +714,28 @@ class ServiceRecord(Scoped, Stamped, Model):
     flag_reasons: Mapped[Optional[str]] = mapped_column(String(255))
 
     volunteer: Mapped[Volunteer] = relationship()
-    project: Mapped[Project] = relationship()
+    project: Mapped[Optional[Project]] = relationship()
     position: Mapped[Optional[Position]] = relationship()
-    group: Mapped[VolunteerGroup] = relationship()
+    group: Mapped[Optional[VolunteerGroup]] = relationship()
     corrects: Mapped[Optional["ServiceRecord"]] = relationship(remote_side=[id])
 
     @property
     def hours(self) -> float:
         return round(self.minutes / 60, 2)
+
+    @property
+    def project_name(self) -> str:
+        """The project's name, or as the system it was imported from named it."""
+        return self.project.name if self.project is not None else (self.external_project or "")
+
+    @property
+    def position_name(self) -> str:
+        return self.position.name if self.position is not None else (self.external_position or "")
+
+    @property
+    def group_name(self) -> str:
+        """The recording group's name, or the organisation named by the other system."""
+        return self.group.name if self.group is not None else (self.external_org or "")
 
 
 class VolunteerDay(Model):
@@ -871,17 +904,45 @@ class TransferRequest(Scoped, Stamped, Model):
     whose officers approve it."""
 
     __tablename__ = "transfer_request"
+    __table_args__ = (
+        # One pending request per volunteer, as a database rule.
+        Index("uq_transfer_request_pending", "volunteer_id", unique=True,
+              postgresql_where=text("status = 'pending'"), sqlite_where=text("status = 'pending'")),
+        Index("ix_transfer_request_status_region_path", "status", "region_path"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteer.id"), index=True)
     from_region_id: Mapped[int] = mapped_column(ForeignKey("region.id"))
     from_region_path: Mapped[str] = mapped_column(PathString(), index=True)
+    # Copies, so the destination's officers never load the volunteer to list requests.
+    volunteer_name: Mapped[Optional[str]] = mapped_column(String(64))
+    volunteer_no: Mapped[Optional[str]] = mapped_column(String(15))
     status: Mapped[str] = mapped_column(String(16), default=RequestStatus.PENDING)
-    reason: Mapped[Optional[str]] = mapped_column(String(255))
+    reason: Mapped[Optional[str]] = mapped_column(String(255))  # the volunteer's: why they move
+    reject_reason: Mapped[Optional[str]] = mapped_column(String(255))  # the officer's, on refusal
     decided_by_fk: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
     decided_on: Mapped[Optional[datetime]] = mapped_column(DateTime)
 
     volunteer: Mapped[Volunteer] = relationship()
+    from_region: Mapped[Region] = relationship(foreign_keys=[from_region_id])
+
+
+class RecordImport(Scoped, Stamped, Model):
+    """One file of service records from another system, uploaded by an officer
+    (区域监管 → 服务记录导入): the checked rows, kept until the officer applies the
+    valid ones. ``region_*`` is the officer's region; rows hold volunteer numbers
+    and names, never ID numbers."""
+
+    __tablename__ = "record_import"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    rows_json: Mapped[str] = mapped_column(Text)
+    total_rows: Mapped[int] = mapped_column(Integer, default=0)
+    valid_rows: Mapped[int] = mapped_column(Integer, default=0)
+    applied_on: Mapped[Optional[datetime]] = mapped_column(DateTime)
+    applied_count: Mapped[Optional[int]] = mapped_column(Integer)
 
 
 class HelpRequest(Scoped, Stamped, Model):

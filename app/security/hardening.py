@@ -119,11 +119,20 @@ def _secure_cookies(app: Flask) -> None:
         app.config["REMEMBER_COOKIE_SECURE"] = True
 
 
+class PortalTalisman(Talisman):
+    """Talisman, except that a response whose view set its own ``Referrer-Policy``
+    keeps it: the help-request follow page carries its token in the URL and sends
+    ``no-referrer`` (Talisman 1.x has no per-view referrer option and overwrites it)."""
+
+    def _set_referrer_policy_headers(self, headers):
+        headers.setdefault("Referrer-Policy", self.referrer_policy)
+
+
 def _security_headers(app: Flask) -> None:
-    """CSP with a per-request script nonce, nosniff, Referrer-Policy, frame
-    options; HTTPS redirect and HSTS only with FORCE_HTTPS."""
+    """CSP with a per-request script nonce, nosniff, Referrer-Policy (a view may set
+    a stricter one), frame options; HTTPS redirect and HSTS only with FORCE_HTTPS."""
     force_https = bool(app.config.get("FORCE_HTTPS"))
-    talisman = Talisman(
+    talisman = PortalTalisman(
         app,
         force_https=force_https,
         strict_transport_security=force_https,

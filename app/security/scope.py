@@ -136,6 +136,40 @@ def _jwt_user():
         return None
 
 
+class InvalidToken(Exception):
+    """The request names credentials that do not identify an active user."""
+
+
+def bearer_user():
+    """The user a request's ``Authorization: Bearer`` token names, made the request's
+    ``g.user``; None when the request carries no Authorization header.
+
+    FAB's ``@protect`` does not read the token when the Public role may do the thing
+    (posting a help request), so such endpoints call this to record who acted — and
+    refuse, rather than read as anonymous, credentials that do not hold.
+
+    :raises InvalidToken: an Authorization header that is not a valid, unexpired
+        access token of an active user (malformed, wrong signature, expired, not
+        "Bearer", the user deactivated)
+    """
+    from flask import request
+    from flask_jwt_extended import get_current_user, verify_jwt_in_request
+    from flask_jwt_extended.exceptions import JWTExtendedException
+    from jwt.exceptions import PyJWTError
+
+    if not request.headers.get("Authorization", "").strip():
+        return None
+    try:
+        user = get_current_user() if verify_jwt_in_request(optional=True) is not None else None
+    except (JWTExtendedException, PyJWTError, ValueError) as err:
+        raise InvalidToken() from err
+    if user is None or not getattr(user, "is_active", False):
+        raise InvalidToken()
+    g.user = user
+    g.pop("vc_scope", None)  # computed before the user was known
+    return user
+
+
 def _any_under(column, paths) -> list:
     return [under(column, path) for path in paths]
 

@@ -82,9 +82,9 @@ DERIVED_COLUMNS = frozenset({
     ("position", "enrolled_count"),
     ("hour_code", "uses"),
 })
-# Columns left out of the log: a roster import's checked rows (up to 5,000, shown on
-# its preview page; the memberships it creates are audited one by one).
-OMITTED_COLUMNS = frozenset({("roster_import", "rows_json")})
+# Columns left out of the log: a roster or record import's checked rows (up to 5,000,
+# shown on its preview page; the memberships and records it creates are audited one by one).
+OMITTED_COLUMNS = frozenset({("roster_import", "rows_json"), ("record_import", "rows_json")})
 # ab_user: only these attributes are audited ("roles" is the role collection).
 USER_COLUMNS = ("username", "first_name", "last_name", "email", "active", "password")
 REDACTED = "***"

@@ -230,8 +230,8 @@ def certified_records(volunteer: Volunteer, *, group: VolunteerGroup | None = No
         minutes = row.minutes + corrections.get(row.id, 0)
         if minutes > 0:
             result.append(CertifiedRecord(
-                id=row.id, project=row.project.name, position=row.position.name if row.position else "",
-                group=row.group.name, served_on=row.served_on, minutes=minutes))
+                id=row.id, project=row.project_name, position=row.position_name,
+                group=row.group_name, served_on=row.served_on, minutes=minutes))
     return result
 
 
@@ -604,8 +604,56 @@ def issued_by(scope: Scope, *, page: int = 0, page_size: int = PAGE_SIZE) -> tup
     return rows[:page_size], len(rows) > page_size
 
 
+def oversight_clause(scope: Scope):
+    """SQL predicate: certificates in the officer's regions (区域监管 → 证明管理): group
+    certificates by the issuing group's region, record summaries by the holder's home
+    region. Officer bindings only; everything for the platform admin."""
+    if scope.everything:
+        return true()
+    parts = [under(Certificate.region_path, path) for path in scope.officer_paths]
+    return or_(*parts) if parts else false()
+
+
+OVERSIGHT_VALID, OVERSIGHT_WITHDRAWN = "valid", "withdrawn"
+
+
+def region_certificates(scope: Scope, *, status: str = "", number: str = "", page: int = 0,
+                        page_size: int = PAGE_SIZE) -> tuple[list[Certificate], bool]:
+    """证明管理: one page of the certificates in the officer's regions, newest first (with
+    their holders); ``status`` ``valid`` or ``withdrawn`` narrows them, ``number`` (as
+    people type it) finds one. Returns the rows and whether more follow."""
+    page_size = max(1, min(page_size, PAGE_SIZE))
+    query = select(Certificate).where(oversight_clause(scope))
+    if status == OVERSIGHT_VALID:
+        query = query.where(Certificate.is_withdrawn.is_(False))
+    elif status == OVERSIGHT_WITHDRAWN:
+        query = query.where(Certificate.is_withdrawn.is_(True))
+    if number:
+        wanted = normalize_number(number)
+        query = query.where(Certificate.number == wanted if wanted else false())
+    rows = list(db.session.scalars(
+        query.options(selectinload(Certificate.volunteer))
+        .order_by(Certificate.issued_on.desc(), Certificate.id.desc())
+        .offset(max(page, 0) * page_size).limit(page_size + 1)))
+    return rows[:page_size], len(rows) > page_size
+
+
+def certificate_for_officer(certificate_id: int | None, scope: Scope | None = None) -> Certificate:
+    """The certificate with this id if it lies in the officer's regions.
+
+    :raises ScopeViolation: unknown or outside them (one answer: 404)
+    """
+    scope = scope or current_scope()
+    row = db.session.scalar(select(Certificate).where(
+        Certificate.id == certificate_id, oversight_clause(scope))) if certificate_id else None
+    if row is None:
+        raise ScopeViolation()
+    return row
+
+
 def may_withdraw(certificate: Certificate, scope: Scope | None = None) -> bool:
-    """The issuing group's own admins, officers whose region covers it, the platform admin."""
+    """The issuing group's own admins, officers whose region covers it, the platform admin.
+    Never the holder or any other volunteer (their scope reads their own certificates only)."""
     scope = scope or current_scope()
     if scope.everything:
         return True

@@ -24,6 +24,8 @@ points to it.
 """
 from __future__ import annotations
 
+import math
+
 from flask_babel import gettext
 from sqlalchemy import false, or_, select, true
 
@@ -31,6 +33,7 @@ from app.extensions import db
 from app.models import (
     Complaint, Project, RecordStatus, RequestStatus, ReviewStatus, ServiceRecord, VolunteerGroup,
 )
+from app.security.hardening import Budget
 from app.security.scope import Scope, current_scope, path_is_under, row_id, scope_clause, under
 from app.services import hours, reviews
 from app.services.clock import utcnow
@@ -100,7 +103,7 @@ def subject_text(subject_type: str, subject) -> str:
     if subject_type == SERVICE_RECORD:
         return gettext("%(name)s, %(day)s, %(hours)s hours (%(project)s)", name=subject.volunteer_name,
                        day=subject.served_on.isoformat(), hours=hours.hours_text(subject.minutes),
-                       project=subject.project.name)
+                       project=subject.project_name)
     return subject.name
 
 
@@ -128,11 +131,30 @@ def _clean(value, *, field: str, missing: str, limit: int) -> str:
     return text
 
 
+# Complaints one user may file per window (config COMPLAINT_LIMIT per
+# COMPLAINT_LIMIT_WINDOW_SECONDS): officers read each one, so a flood is refused.
+_REPORT_BUDGET = Budget("complaints/user", "COMPLAINT_LIMIT", 10, "COMPLAINT_LIMIT_WINDOW_SECONDS", 3600)
+
+
+class TooManyReports(DomainError):
+    """The user filed their allowance of complaints in the window."""
+
+    code = 429
+
+
+def _too_many_reports(wait: int) -> TooManyReports:
+    return TooManyReports(gettext("You are reporting too often. Please try again in %(minutes)s minutes.",
+                                  minutes=math.ceil(wait / 60)))
+
+
 def report(subject_type, subject_id, text) -> Complaint:
     """举报: a pending complaint by the signed-in user about a subject they may report,
-    with its region copied from the subject. One pending complaint per reporter and subject.
+    with its region copied from the subject. One pending complaint per reporter and subject;
+    at most ``COMPLAINT_LIMIT`` (default 10) filed per user in
+    ``COMPLAINT_LIMIT_WINDOW_SECONDS`` (default 3600) — refused ones do not count.
 
     :raises ScopeViolation: not signed in, or a subject they may not report (404)
+    :raises TooManyReports: the user's allowance is used up (the message says how long to wait)
     :raises ValidationFailed: no reason, or too long (field ``text``)
     :raises DomainError: the same user's complaint about it is still pending
     """
@@ -140,6 +162,9 @@ def report(subject_type, subject_id, text) -> Complaint:
     if reporter is None:
         raise ScopeViolation()
     subject = reportable_subject(subject_type, subject_id)
+    wait = _REPORT_BUDGET.wait(str(reporter))
+    if wait:
+        raise _too_many_reports(wait)
     text = _clean(text, field="text", missing=gettext("Please say what is wrong."), limit=TEXT_MAX)
     if db.session.scalar(select(Complaint.id).where(
             Complaint.reporter_id == reporter, Complaint.subject_type == subject_type,
@@ -151,6 +176,10 @@ def report(subject_type, subject_id, text) -> Complaint:
         reporter_id=reporter, text=text, status=PENDING, created_by_fk=reporter)
     db.session.add(complaint)
     db.session.flush()
+    # Counted last, atomically: of two concurrent reports only one takes the last place.
+    wait = _REPORT_BUDGET.spend(str(reporter))
+    if wait:
+        raise _too_many_reports(wait)
     return complaint
 
 

@@ -739,6 +739,9 @@ def _check_correctable(record: ServiceRecord) -> None:
         raise DomainError(gettext("Only approved records can be corrected."))
     if record.source == RecordSource.CORRECTION:
         raise DomainError(gettext("Correct the original record, not a correction."))
+    if record.source == RecordSource.TRANSFER_IN:
+        # 转移接续: made by another system, which alone can correct it; it names no group here.
+        raise DomainError(gettext("A record transferred from another system cannot be corrected here."))
 
 
 def _check_correction(original: ServiceRecord, minutes) -> int:

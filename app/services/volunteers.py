@@ -317,6 +317,9 @@ def _home_region(region_code) -> Region | None:
     return region if region is not None and region.level >= Region.COUNTY else None
 
 
+home_region = _home_region  # for other services (transfers) that take a home region the same way
+
+
 def register_account(*, username: str, password: str, password_confirm: str | None = None,
                      region_code: str | None = None, mobile: str | None = None, within=None,
                      **fields) -> Volunteer:

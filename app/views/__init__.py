@@ -21,7 +21,8 @@ from app.views.oversight import (
     VolunteerGroupModelView, VolunteerModelView,
 )
 from app.views import (
-    certificates, complaints, groups, help_requests, hours, memberships, menus, projects, record_book, roster,
+    certificates, complaints, groups, help_requests, hours, memberships, menus, projects, record_book,
+    record_exchange, roster, transfers,
 )
 from app.views.registration import RegistrationView
 from app.views.review import HolidayModelView, RegistrationReviewView
@@ -54,6 +55,8 @@ def register_views(appbuilder: AppBuilder) -> None:
     certificates.register(appbuilder)  # 用户中心 → 我的证明, 团体管理 → 证明申请, /verify/<number>
     help_requests.register(appbuilder)  # 求助信息, 发布求助, 求助认领, 求助审核
     complaints.register(appbuilder)  # 举报, 区域监管 → 举报处理
+    record_exchange.register(appbuilder)  # my records as JSON/CSV, 区域监管 → 服务记录导入
+    transfers.register(appbuilder)  # 用户中心 → 转移接续, 区域监管 → 转移接续审核
     appbuilder.add_view_no_menu(RegistrationView)  # 注册志愿者, public; linked from the login page
     for api in (RegionApi, VolunteerApi, VolunteerGroupApi, ProjectApi, ServiceRecordApi, HonorApi, HourCodeApi):
         appbuilder.add_api(api)

@@ -213,7 +213,11 @@ class ServiceRecordApi(_ReadOnlyScopedApi):
     list_columns = show_columns = ["id", "volunteer_name", "volunteer_no", "project.id", "project.name",
                                    "position.id", "position.name", "group.id", "group.name", "served_on",
                                    "minutes", "source", "status", "description", "reason", "reject_reason",
-                                   "corrects.id", "is_flagged", "region_code"]
+                                   "corrects.id", "is_flagged", "region_code",
+                                   # 转移接续: records imported from another system name it and their id there,
+                                   # and carry that system's project and organisation as text.
+                                   "external_system", "external_id", "external_project", "external_position",
+                                   "external_org"]
     list_select_columns = show_select_columns = [c for c in list_columns if c != "region_code"] + ["region_path"]
     order_columns = ["id", "served_on"]
     base_order = ("served_on", "desc")

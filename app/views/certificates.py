@@ -1,7 +1,8 @@
 """Certificates (志愿服务记录证明): 用户中心 → 我的证明 (/my/certificates/: 申请, the
 platform's record summary, downloads), 团体管理 → 证明申请 (/group-admin/certificates/:
-issue or refuse, withdraw), the public check /verify/<number>, and the REST
-``certificate`` resource with its public ``verify`` endpoint.
+issue or refuse, withdraw), 区域监管 → 证明管理 (/oversight/certificates/: officers list
+their region's certificates and withdraw them), the public check /verify/<number>, and
+the REST ``certificate`` resource with its public ``verify`` endpoint.
 
 Rules live in app/services/certificates.py (the PDF in certificate_pdf.py); these
 views read the form, call the service, flash its result and commit. Ids the user
@@ -18,8 +19,8 @@ from flask_babel import gettext, lazy_gettext as _
 from app.extensions import begin_write, db
 from app.models import Certificate
 from app.security.permissions import (
-    ACTION_READ, ACTION_VERIFY, ACTION_WRITE, MENU_CERTIFICATE_REQUESTS, MENU_MY_CERTIFICATES, READ_ONLY,
-    RESOURCE_CERTIFICATE,
+    ACTION_MODERATE, ACTION_READ, ACTION_VERIFY, ACTION_WRITE, MENU_CERTIFICATE_OVERSIGHT, MENU_CERTIFICATE_REQUESTS,
+    MENU_MY_CERTIFICATES, READ_ONLY, RESOURCE_CERTIFICATE,
 )
 from app.security.scope import current_scope, row_id
 from app.security.scoped_views import ScopedApiMixin, ScopedInterface
@@ -27,7 +28,7 @@ from app.services import certificate_pdf, certificates, volunteers
 from app.services.errors import DomainError, ScopeViolation, ValidationFailed
 from app.views import menus
 from app.views.formatters import local_day, local_minute
-from app.views.pages import flash_errors, page_arg
+from app.views.pages import flash_errors, page_arg, perform
 
 
 def _verify_url(certificate: Certificate) -> str:
@@ -307,6 +308,57 @@ class GroupCertificatesView(BaseView):
         return _pdf_response(_certificate_or_404(certificate_id))
 
 
+# --- 区域监管 → 证明管理 ---
+
+
+class CertificateOversightView(BaseView):
+    """证明管理 (/oversight/certificates/): the certificates of the officer's regions,
+    read-only (number, masked holder, issuer, date, status), searchable by number and
+    status, each valid one with 撤回 and a reason. Out-of-region ids answer 404; the
+    service checks again and the audit log records the withdrawal."""
+
+    route_base = "/oversight/certificates"
+    default_view = "index"
+    class_permission_name = RESOURCE_CERTIFICATE
+    method_permission_name = {"index": ACTION_MODERATE, "withdraw": ACTION_MODERATE}
+    base_permissions = [f"can_{ACTION_MODERATE}"]
+
+    _STATUSES = ("", certificates.OVERSIGHT_VALID, certificates.OVERSIGHT_WITHDRAWN)
+
+    @expose("/")
+    @has_access
+    def index(self):
+        status = request.args.get("status", "")
+        status = status if status in self._STATUSES else ""
+        number = (request.args.get("number") or "").strip()[:certificates.NUMBER_LENGTH + 8]
+        page = page_arg()
+        rows, more = certificates.region_certificates(current_scope(), status=status, number=number, page=page)
+        kinds = certificates.kind_labels()
+        return self.render_template(
+            "certificates/oversight.html", title=gettext("Certificate Oversight"), page=page, more=more,
+            status=status, number=number,
+            statuses=[("", gettext("All")), (certificates.OVERSIGHT_VALID, gettext("Valid")),
+                      (certificates.OVERSIGHT_WITHDRAWN, gettext("Revoked"))],
+            rows=[{"id": c.id, "number": c.number, "kind": kinds.get(c.kind, c.kind), "issuer": c.issuer,
+                   "holder": volunteers.masked_name(c.volunteer.real_name if c.volunteer else ""),
+                   "issued_on": c.issued_on.isoformat(), "withdrawn": c.is_withdrawn,
+                   "withdrawn_on": local_day(c.withdrawn_on), "withdraw_reason": c.withdraw_reason or ""}
+                  for c in rows])
+
+    @expose("/<int:certificate_id>/withdraw", methods=["POST"])
+    @has_access
+    def withdraw(self, certificate_id):
+        """撤回 with a reason: the certificate verifies as withdrawn from now on."""
+        begin_write()
+
+        def action():
+            certificate = certificates.certificate_for_officer(row_id(certificate_id))
+            certificates.withdraw_certificate(certificate, request.form.get("reason"))
+            return gettext("Certificate %(number)s has been withdrawn.", number=certificate.number)
+
+        return perform(action, url_for(".index"))
+
+
 # --- Public verification ---
 
 
@@ -438,5 +490,7 @@ def register(appbuilder: AppBuilder) -> None:
                         label=_("My Certificates"), **menus.USER_CENTER)
     appbuilder.add_view(GroupCertificatesView, MENU_CERTIFICATE_REQUESTS, href="/group-admin/certificates/",
                         icon="fa-certificate", label=_("Certificate Requests"), **menus.GROUP_ADMIN)
+    appbuilder.add_view(CertificateOversightView, MENU_CERTIFICATE_OVERSIGHT, href="/oversight/certificates/",
+                        icon="fa-certificate", label=_("Certificate Oversight"), **menus.REGION_OVERSIGHT)
     appbuilder.add_view_no_menu(CertificateVerifyView)
     appbuilder.add_api(CertificateApi)

@@ -46,7 +46,7 @@ def _subject_url(subject_type: str, subject_id) -> str | None:
 
 
 class ComplaintsView(BaseView):
-    """举报 (new, mine: ``can_write``, volunteers and group admins) and 区域监管 → 举报处理
+    """举报 (new, mine: ``can_write``, every signed-in role) and 区域监管 → 举报处理
     (index, show: ``can_read``; resolve, dismiss: ``can_moderate``; officers)."""
 
     route_base = "/complaints"
@@ -67,7 +67,7 @@ class ComplaintsView(BaseView):
             subject = complaints.reportable_subject(subject_type, subject_id)
         except ScopeViolation:
             abort(404)
-        text, errors, status = "", [], 200
+        text, errors, refused, status = "", [], [], 200
         if request.method == "POST":
             text = (request.form.get("text") or "")[:complaints.TEXT_MAX + 100]
             begin_write()
@@ -79,6 +79,9 @@ class ComplaintsView(BaseView):
             except ValidationFailed as err:
                 db.session.rollback()
                 errors, status = err.messages, 400
+            except complaints.TooManyReports as err:
+                db.session.rollback()  # the form keeps the text, to send once the wait is over
+                refused, status = err.messages, 429
             except DomainError as err:
                 flash_errors(err)
                 return redirect(url_for(".mine"))
@@ -90,7 +93,8 @@ class ComplaintsView(BaseView):
         return self.render_template(
             "complaints/form.html", title=gettext("Report"), subject_type=subject_type, subject_id=subject.id,
             subject_label=complaints.subject_labels()[subject_type],
-            subject=complaints.subject_text(subject_type, subject), text=text, errors=errors), status
+            subject=complaints.subject_text(subject_type, subject), text=text, errors=errors,
+            refused=refused), status
 
     @expose("/mine")
     @has_access

@@ -30,7 +30,7 @@ from app.security.permissions import (
     ACTION_CLAIM, ACTION_MODERATE, ACTION_READ, ACTION_WRITE, MENU_GROUP_HELP_REQUESTS, MENU_HELP_MODERATION,
     MENU_HELP_REQUESTS, MENU_MY_HELP_REQUESTS, READ_ONLY, RESOURCE_HELP_REQUEST,
 )
-from app.security.scope import current_scope, path_is_under, row_id
+from app.security.scope import InvalidToken, bearer_user, current_scope, path_is_under, row_id
 from app.security.scoped_views import ScopedApiMixin, ScopedInterface
 from app.services import help_requests, projects
 from app.services.errors import DomainError, ScopeViolation, ValidationFailed
@@ -557,10 +557,17 @@ class HelpRequestApi(ScopedApiMixin, ModelRestApi):
             400:
               description: '{"message": {field: [messages]}} naming every refused field'
             401:
-              $ref: '#/components/responses/401'
+              description: >-
+                An Authorization header that is not a valid, unexpired bearer token of an
+                active user (without the header the request is posted anonymously; with a
+                valid token the caller is recorded as its creator and finds it in 我的求助)
             429:
               description: Too many help requests from this address this hour
         """
+        try:
+            bearer_user()  # @protect skips the token: the Public role may post
+        except InvalidToken:
+            return self.response_401()
         body = request.get_json(silent=True)
         if not isinstance(body, dict):
             return self.response_400(message=gettext("Send the help request as a JSON object."))

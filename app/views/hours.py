@@ -267,9 +267,10 @@ class MyHoursView(BaseView):
         records, more = hours.my_records(volunteer, page=page)
         waiting = hours.pending_corrections_of(records)
         total = hours.totals(volunteer)
-        rows = [{**_record_row(r), "project": r.project.name, "position": r.position.name if r.position else "",
-                 "group": r.group.name, "correctable": (r.status == RecordStatus.APPROVED
-                                                        and r.source != RecordSource.CORRECTION
+        rows = [{**_record_row(r), "project": r.project_name, "position": r.position_name,
+                 "group": r.group_name, "correctable": (r.status == RecordStatus.APPROVED
+                                                        and r.source not in (RecordSource.CORRECTION,
+                                                                             RecordSource.TRANSFER_IN)
                                                         and r.id not in waiting),
                  "correction_pending": r.id in waiting} for r in records]
         return self.render_template(
@@ -292,7 +293,7 @@ class MyHoursView(BaseView):
             return redirect(url_for(".index"))
         db.session.commit()
         flash(gettext("%(hours)s hours of %(project)s (%(position)s) on %(day)s have been added to your "
-                      "service hours.", hours=hours.hours_text(record.minutes), project=record.project.name,
+                      "service hours.", hours=hours.hours_text(record.minutes), project=record.project_name,
                       position=record.position.name, day=record.served_on.isoformat()), "success")
         return redirect(url_for(".index"))
 
@@ -349,8 +350,9 @@ class MyHoursView(BaseView):
         pk = row_id(record_id)
         record = db.session.get(ServiceRecord, pk) if pk else None
         if volunteer is None or record is None or record.volunteer_id != volunteer.id \
-                or record.status != RecordStatus.APPROVED or record.source == RecordSource.CORRECTION:
-            abort(404)
+                or record.status != RecordStatus.APPROVED \
+                or record.source in (RecordSource.CORRECTION, RecordSource.TRANSFER_IN):
+            abort(404)  # a record transferred in has no group here to decide a correction
         return record
 
     def _correction_page(self, record, *, form=None, status=200):

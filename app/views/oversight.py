@@ -30,7 +30,7 @@ from app.security.scoped_views import ScopedInterface, ScopedViewMixin, scoped_r
 from app.services import honors, hours, projects, volunteers
 from app.services.clock import to_local
 from app.services.errors import DomainError
-from app.views.formatters import as_hours, blank, label
+from app.views.formatters import as_hours, blank, label, local_minute
 
 
 COMMON_LABELS = {
@@ -210,24 +210,31 @@ class ServiceRecordModelView(ScopedViewMixin, ModelView):
     search_form_query_rel_fields = scoped_rel_fields("project", "group")
 
     list_title = show_title = _("Service Records")
-    list_columns = ["volunteer_name", "volunteer_no", "project", "group", "served_on", "minutes",
+    # Names, not relations: a record transferred in from another system has no project or
+    # group here, only their names as that system gave them (``project_name`` falls back).
+    list_columns = ["volunteer_name", "volunteer_no", "project_name", "group_name", "served_on", "minutes",
                     "source", "status", "is_flagged"]
-    show_columns = ["volunteer_name", "volunteer_no", "project", "position", "group", "served_on",
+    list_eager_relations = ("project", "group")
+    show_columns = ["volunteer_name", "volunteer_no", "project_name", "position_name", "group_name", "served_on",
                     "started_at", "ended_at", "minutes", "source", "status", "approved_on",
-                    "description", "reason", "is_flagged", "flag_reasons"]
+                    "description", "reason", "is_flagged", "flag_reasons", "external_system", "external_id"]
     search_columns = ["volunteer_name", "volunteer_no", "served_on", "status", "source", "project",
                       "group", "is_flagged"]
     order_columns = ["served_on", "minutes"]
     base_order = ("id", "desc")
     formatters_columns = {"minutes": as_hours, "status": label(RecordStatus),
                           "source": label(RecordSource), "flag_reasons": blank,
-                          "description": blank, "reason": blank}
+                          "description": blank, "reason": blank, "external_system": blank, "external_id": blank,
+                          # Local times; blank when unknown (a record transferred in may have none).
+                          "started_at": local_minute, "ended_at": local_minute, "approved_on": local_minute}
     label_columns = {
         **COMMON_LABELS, "volunteer_name": _("Real name"), "volunteer_no": _("Volunteer number"),
         "position": _("Position"), "served_on": _("Served on"), "started_at": _("Start time"),
         "ended_at": _("End time"), "minutes": _("Service hours"), "source": _("Source"),
         "approved_on": _("Approved on"), "description": _("Service content"), "reason": _("Reason"),
         "is_flagged": _("Flagged"), "flag_reasons": _("Flag reasons"),
+        "project_name": _("Project"), "position_name": _("Position"), "group_name": _("Volunteer group"),
+        "external_system": _("Source system"), "external_id": _("Record id"),
     }
 
     @action("flag", _("Flag"), _("Flag the selected records for review?"), "fa-flag")

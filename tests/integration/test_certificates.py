@@ -359,6 +359,113 @@ def test_withdraw__officer_in_scope_may_withdraw_through_service(app, client):
         assert db.session.get(Certificate, certificate.id).is_withdrawn
 
 
+
+# --- 区域监管 → 证明管理 (officers: list the region's certificates, 撤回) ---
+
+
+def _withdraw_events(app, certificate_id) -> list[tuple]:
+    with app.app_context():
+        return db.session.execute(select(AuditEvent.action, AuditEvent.actor_name).where(
+            AuditEvent.object_type == "certificate", AuditEvent.object_id == certificate_id,
+            AuditEvent.action != "create")).all()
+
+
+@pytest.mark.parametrize("officer,sees", [("longting_officer", True), ("kaifeng_officer", True),
+                                          ("henan_officer", True), ("shunhe_officer", False)])
+def test_oversight_list__officer_sees_the_certificates_of_their_region_read_only(app, client, officer, sees):
+    certificate = _issued(app, client)
+    resp = login(app.test_client(), officer).get("/oversight/certificates/")  # no flash left from issuing
+    assert resp.status_code == 200
+    page = resp.get_data(as_text=True)
+    assert (certificate.number in page) is sees
+    assert "李明华" not in page  # the holder's name only masked
+    if sees:
+        row = page.split(f'id="certificate-{certificate.id}"')[1].split("</tr>")[0]
+        assert "李**" in row and BOOKSTORE_TEAM in row and certificate.issued_on.isoformat() in row
+        assert 'data-status="valid"' in row and "有效" in row and 'withdraw-form' in row
+        assert "/pdf" not in row and ".pdf" not in row  # read-only: no download, no edit
+
+
+def test_oversight_list__finds_a_certificate_by_number_and_filters_by_status(app, client):
+    certificate = _issued(app, client)
+    login(client, "longting_officer")
+    typed = certificate.number.lower()[:4] + "-" + certificate.number[4:]
+    assert certificate.number in client.get(f"/oversight/certificates/?number={typed}").get_data(as_text=True)
+    assert certificate.number not in client.get(
+        "/oversight/certificates/?number=ABCDEFGHJKMNPQRS").get_data(as_text=True)
+    assert certificate.number not in client.get(
+        "/oversight/certificates/?status=withdrawn").get_data(as_text=True)
+
+
+def test_oversight_withdraw__officer_in_scope_withdraws_with_a_reason_and_it_is_audited(app, client):
+    certificate = _issued(app, client)
+    login(client, "longting_officer")
+    url = f"/oversight/certificates/{certificate.id}/withdraw"
+    resp = client.post(url, data={"reason": "  "})
+    assert resp.status_code == 302
+    with app.app_context():
+        assert not db.session.get(Certificate, certificate.id).is_withdrawn  # no reason: refused
+    assert "请填写撤回证明的原因。" in client.get(resp.headers["Location"]).get_data(as_text=True)
+    resp = client.post(url, data={"reason": "核查发现记录不实"})
+    assert resp.status_code == 302 and resp.headers["Location"].endswith("/oversight/certificates/")
+    with app.app_context():
+        row = db.session.get(Certificate, certificate.id)
+        assert row.is_withdrawn and row.withdraw_reason == "核查发现记录不实" and row.withdrawn_on is not None
+    assert _withdraw_events(app, certificate.id) == [("is_withdrawn:false->true", "longting_officer")]
+    page = client.get("/oversight/certificates/?status=withdrawn").get_data(as_text=True)
+    row = page.split(f'id="certificate-{certificate.id}"')[1].split("</tr>")[0]
+    assert 'data-status="withdrawn"' in row and "已撤回" in row and "核查发现记录不实" in row
+    assert 'withdraw-form' not in row
+    anonymous = app.test_client()
+    assert 'data-status="withdrawn"' in anonymous.get(f"/verify/{certificate.number}").get_data(as_text=True)
+
+
+def test_oversight_withdraw__officer_above_the_region_may_withdraw_too(app, client):
+    certificate = _issued(app, client)
+    login(client, "kaifeng_officer")
+    assert client.post(f"/oversight/certificates/{certificate.id}/withdraw",
+                       data={"reason": "市级核查"}).status_code == 302
+    with app.app_context():
+        assert db.session.get(Certificate, certificate.id).is_withdrawn
+
+
+def test_oversight_withdraw__out_of_scope_officer_gets_404_and_nothing_changes(app, client):
+    certificate = _issued(app, client)
+    login(client, "shunhe_officer")
+    assert client.post(f"/oversight/certificates/{certificate.id}/withdraw",
+                       data={"reason": "越权"}).status_code == 404
+    assert client.post("/oversight/certificates/99999999/withdraw", data={"reason": "x"}).status_code == 404
+    with app.app_context():
+        assert not db.session.get(Certificate, certificate.id).is_withdrawn
+    assert _withdraw_events(app, certificate.id) == []
+
+
+@pytest.mark.parametrize("user", [None, "vol_longting", "longting_team_admin", "kaifeng_honors"])
+def test_oversight__volunteers_group_admins_and_honors_editors_are_refused(app, client, user):
+    certificate = _issued(app, client)
+    if user:
+        login(client, user)
+    for resp in (client.get("/oversight/certificates/"),
+                 client.post(f"/oversight/certificates/{certificate.id}/withdraw", data={"reason": "x"})):
+        if user is None:
+            assert resp.status_code == 302 and "/login" in resp.headers["Location"]
+        else:
+            assert resp.status_code == 403
+    with app.app_context():
+        assert not db.session.get(Certificate, certificate.id).is_withdrawn
+    assert _withdraw_events(app, certificate.id) == []
+
+
+def test_withdraw_service__volunteers_never_even_their_own(app, client):
+    certificate = _issued(app, client)
+    with acting(app, "vol_longting"), pytest.raises(certificates.ScopeViolation):
+        certificates.withdraw_certificate(db.session.get(Certificate, certificate.id), "不想要了")
+    with acting(app, "culture_team_admin"), pytest.raises(certificates.ScopeViolation):
+        certificates.withdraw_certificate(db.session.get(Certificate, certificate.id), "x")
+    with app.app_context():
+        assert not db.session.get(Certificate, certificate.id).is_withdrawn
+
+
 def test_verify__token_required_for_details(app, client):
     certificate = _issued(app, client)
     token = _token_of(app, certificate)
@@ -700,6 +807,9 @@ PAGES = [
     ("/group-admin/certificates/{cert}.pdf", {None: "login", "vol_shunhe": 404, "longting_team_admin": 200,
                                               "longting_corps_admin": 404, "kaifeng_officer": 200}),
     ("/verify/{number}", {None: 200, "vol_shunhe": 200, "longting_officer": 200}),
+    ("/oversight/certificates/", {None: "login", "vol_longting": 403, "longting_team_admin": 403,
+                                  "kaifeng_honors": 403, "longting_officer": 200, "shunhe_officer": 200,
+                                  "admin": 200}),
 ]
 
 
@@ -726,7 +836,7 @@ def test_pages__each_actor_gets_its_answer(app, client):
 
 def test_pages__matrix_covers_every_get_route(app):
     """A new GET page of the certificate views must be added to PAGES."""
-    views = ("MyCertificatesView.", "GroupCertificatesView.", "CertificateVerifyView.")
+    views = ("MyCertificatesView.", "GroupCertificatesView.", "CertificateVerifyView.", "CertificateOversightView.")
     covered = [re.sub(r"\{\w+\}", "[^/]+", t) for t, _ in PAGES]
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith(views) and "GET" in rule.methods:
@@ -741,6 +851,15 @@ def test_menu__volunteer_and_group_admin_see_their_entries(app):
     admin = login(app.test_client(), "longting_team_admin")
     page = admin.get("/group-admin/certificates/").get_data(as_text=True)
     assert 'href="/group-admin/certificates/"' in page and 'href="/my/certificates/"' not in page
+    assert 'href="/oversight/certificates/"' not in page
+
+
+def test_menu__officers_find_certificate_oversight_under_region_oversight(app):
+    officer = login(app.test_client(), "longting_officer")
+    page = officer.get("/oversight/certificates/").get_data(as_text=True)
+    assert 'href="/oversight/certificates/"' in page and "证明管理" in page
+    resp = login(app.test_client(), "kaifeng_honors").get("/honors/list/")
+    assert resp.status_code == 200 and 'href="/oversight/certificates/"' not in resp.get_data(as_text=True)
 
 
 def test_openapi__documents_certificate_verify(app):

@@ -158,15 +158,74 @@ def test_report__empty_or_long_reason_is_refused_and_a_duplicate_while_pending(a
     assert _count(app) == before + 1
 
 
-@pytest.mark.parametrize("username,expected", [(None, "login"), ("longting_officer", "refused"),
-                                               ("kaifeng_honors", "refused")])
-def test_report__anonymous_and_roles_without_the_permission_are_refused(app, username, expected):
+def test_report__anonymous_is_sent_to_log_in(app):
     project = _id_of(app, Project, BOOKSTORE)
-    resp = _client(app, username).post(f"/complaints/new?subject=project&id={project}", data={"text": "x"})
-    assert resp.status_code in (302, 403)
-    if expected == "login":
-        assert "/login" in resp.headers["Location"]
+    for resp in (_client(app).get(f"/complaints/new?subject=project&id={project}"),
+                 _client(app).post(f"/complaints/new?subject=project&id={project}", data={"text": "x"})):
+        assert resp.status_code == 302 and "/login" in resp.headers["Location"]
     assert _count(app) == 0
+
+
+@pytest.mark.parametrize("username", ["longting_officer", "kaifeng_honors"])
+def test_report__officers_and_honors_editors_report_a_project_and_a_group_they_can_see(app, username):
+    """Any signed-in role may report what it can see (the issue: 'any logged-in user')."""
+    project = _id_of(app, Project, BOOKSTORE)
+    page = _client(app, username).get(f"/complaints/new?subject=project&id={project}")
+    assert page.status_code == 200 and 'id="complaint-form"' in page.get_data(as_text=True)
+    pk = _report(app, username, "project", project)
+    corps = _id_of(app, VolunteerGroup, LONGTING_CORPS)
+    _report(app, username, "volunteer_group", corps)
+    with app.app_context():
+        user_id = app.appbuilder.sm.find_user(username=username).id
+        assert db.session.get(Complaint, pk).reporter_id == user_id
+    assert "书店街文明劝导" in _client(app, username).get("/complaints/mine").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("username", ["longting_officer", "kaifeng_honors"])
+def test_report__officers_and_honors_editors_keep_the_visibility_rules(app, username):
+    """A pending group stays 404 and a service record outside their own records and
+    groups stays 404 for them too: nothing written."""
+    pending = _id_of(app, VolunteerGroup, BEIDAOMEN_TEAM)
+    record = _record(app, "vol_longting")
+    client = _client(app, username)
+    assert client.post(f"/complaints/new?subject=volunteer_group&id={pending}", data={"text": "x"}).status_code == 404
+    assert client.post(f"/complaints/new?subject=service_record&id={record.id}", data={"text": "x"}).status_code == 404
+    assert _count(app) == 0
+
+
+def test_report__at_most_the_hourly_limit_then_refused_in_chinese_and_nothing_written(app):
+    app.config["COMPLAINT_LIMIT"] = 2
+    projects = [_id_of(app, Project, name) for name in (BOOKSTORE, ELDERLY)]
+    corps = _id_of(app, VolunteerGroup, LONGTING_CORPS)
+    _report(app, "vol_shunhe", "project", projects[0])
+    _report(app, "vol_shunhe", "project", projects[1])
+    before = _count(app)
+    resp = _client(app, "vol_shunhe").post(f"/complaints/new?subject=volunteer_group&id={corps}",
+                                           data={"text": "第三条举报"})
+    assert resp.status_code == 429
+    html = resp.get_data(as_text=True)
+    assert "举报过于频繁" in html and "分钟后再试" in html
+    assert "第三条举报" in html  # the text typed is kept on the form
+    assert _count(app) == before
+    _report(app, "vol_longting", "volunteer_group", corps)  # another user is not limited
+
+
+def test_report__refused_reports_do_not_count_against_the_limit(app):
+    app.config["COMPLAINT_LIMIT"] = 1
+    project = _id_of(app, Project, BOOKSTORE)
+    client = _client(app, "vol_shunhe")
+    assert client.post(f"/complaints/new?subject=project&id={project}", data={"text": ""}).status_code == 400
+    _report(app, "vol_shunhe", "project", project)
+
+
+def test_report__limit_defaults_to_ten_an_hour(app):
+    from app.services import complaints
+
+    app.config.pop("COMPLAINT_LIMIT", None)
+    app.config.pop("COMPLAINT_LIMIT_WINDOW_SECONDS", None)
+    with app.app_context():
+        item = complaints._REPORT_BUDGET._item()
+    assert (item.amount, item.get_expiry()) == (10, 3600)
 
 
 def test_report_links__on_service_hours_the_public_project_and_the_group_card(app):

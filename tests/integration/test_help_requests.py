@@ -183,6 +183,19 @@ def test_follow__the_token_shows_the_status_and_a_wrong_token_is_404(app):
     assert 'data-status="published"' in _text(client.get(f"/help/follow/{token}"))
 
 
+def test_follow__the_page_sends_no_referrer_and_other_pages_keep_the_site_policy(app):
+    """The token is in the follow page's URL: links followed from it must not carry it
+    away in a Referer header (Talisman sets the site-wide policy on every response)."""
+    _pk, token = _post(app)
+    client = _client(app, address="10.1.1.2")
+    resp = client.get(f"/help/follow/{token}")
+    assert resp.status_code == 200
+    assert resp.headers.get_all("Referrer-Policy") == ["no-referrer"]
+    assert "Content-Security-Policy" in resp.headers  # the rest of the hardening still applies
+    assert client.get("/help/").headers.get_all("Referrer-Policy") == ["strict-origin-when-cross-origin"]
+    assert client.get("/help/follow/" + "x" * 32).headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+
+
 # --- The public list ---
 
 
@@ -503,6 +516,59 @@ def test_api_submit__anonymous_posts_and_gets_the_follow_token_once(app):
     assert resp.status_code == 400 and set(resp.get_json()["message"]) == {"title", "category"}
     assert client.post("/api/v1/help_request/", data="not json").status_code == 400
     assert _count(app) == before + 1
+
+
+def test_api_submit__a_bearer_token_records_the_caller_as_the_creator(app):
+    client = _client(app, address="10.3.3.4")
+    resp = client.post("/api/v1/help_request/", json=_form(title="令牌用户的求助"),
+                       headers=_token(client, "vol_longting"))
+    assert resp.status_code == 201, resp.data
+    with app.app_context():
+        user_id = app.appbuilder.sm.find_user(username="vol_longting").id
+    assert _get(app, resp.get_json()["id"]).created_by_fk == user_id
+    assert "令牌用户的求助" in _text(_client(app, "vol_longting").get("/help/mine"))  # 我的求助
+    anonymous = client.post("/api/v1/help_request/", json=_form(title="匿名"))
+    assert anonymous.status_code == 201 and _get(app, anonymous.get_json()["id"]).created_by_fk is None
+
+
+def _expired_token(app, username) -> dict:
+    from datetime import timedelta
+
+    from flask_jwt_extended import create_access_token
+
+    with app.app_context():
+        user = app.appbuilder.sm.find_user(username=username)
+        token = create_access_token(identity=str(user.id), expires_delta=timedelta(seconds=-60))
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.mark.parametrize("headers", [
+    {"Authorization": "Bearer not-a-token"},
+    {"Authorization": "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"},
+    {"Authorization": "Bearer"},
+    {"Authorization": "Basic dm9sX2xvbmd0aW5nOkRlbW8xMjM0NSE="},
+    "expired",
+], ids=["garbage", "bad-signature", "empty", "not-bearer", "expired"])
+def test_api_submit__an_invalid_or_expired_token_is_401_and_writes_nothing(app, headers):
+    if headers == "expired":
+        headers = _expired_token(app, "vol_longting")
+    before = _count(app)
+    resp = _client(app, address="10.3.3.5").post("/api/v1/help_request/", json=_form(), headers=headers)
+    assert resp.status_code == 401, resp.data
+    assert "follow_token" not in resp.get_data(as_text=True)
+    assert _count(app) == before
+
+
+def test_api_submit__a_deactivated_users_token_is_401(app):
+    client = _client(app, address="10.3.3.6")
+    headers = _token(client, "vol_shunhe")
+    with app.app_context():
+        user = app.appbuilder.sm.find_user(username="vol_shunhe")
+        user.active = False
+        db.session.commit()
+    before = _count(app)
+    assert client.post("/api/v1/help_request/", json=_form(), headers=headers).status_code == 401
+    assert _count(app) == before
 
 
 def test_api_submit__shares_the_rate_limit_with_the_page(app):

@@ -132,6 +132,45 @@ def test_nul_in_json__is_400(client):
     assert resp.status_code == 400
 
 
+# --- Request size (MAX_CONTENT_LENGTH) ---
+
+OVER_LIMIT = 16 * 1024 * 1024 + 1
+
+
+def test_config__requests_are_limited_to_16_mb(app):
+    assert app.config["MAX_CONTENT_LENGTH"] == 16 * 1024 * 1024
+
+
+def test_oversized_upload__is_413_with_a_translated_page_and_nothing_written(app, client):
+    from app.models import Honor
+
+    login(client, "kaifeng_honors")
+    with app.app_context():
+        before = db.session.query(Honor).count()
+    resp = client.post("/honors/add", content_type="multipart/form-data", data={
+        "title": "过大的附件", "level": "provincial", "awarding_body": "河南省文明办", "awarded_on": "2026-05-04",
+        "attachment_file": (io.BytesIO(b"%PDF-1.4\n" + b"0" * OVER_LIMIT), "big.pdf")})
+    assert resp.status_code == 413
+    page = resp.get_data(as_text=True)
+    assert 'id="error-page"' in page and "提交的内容过大" in page and "16 MB" in page
+    with app.app_context():
+        assert db.session.query(Honor).count() == before
+
+
+@pytest.mark.parametrize("csrf", [False, True], ids=["test-config", "csrf-on-as-in-production"])
+def test_oversized_form__anonymous_post_is_413_not_500(app, client, csrf):
+    app.config["WTF_CSRF_ENABLED"] = csrf  # CSRFProtect reads the form first when on
+    resp = client.post("/help/new", data={"title": "x", "description": "x" * OVER_LIMIT})
+    assert resp.status_code == 413 and "提交的内容过大" in resp.get_data(as_text=True)
+
+
+def test_oversized_json__api_answers_413_in_json(client):
+    body = '{"title": "' + "x" * OVER_LIMIT + '"}'
+    resp = client.post("/api/v1/help_request/", data=body, content_type="application/json")
+    assert resp.status_code == 413
+    assert "提交的内容过大" in resp.get_json()["message"]
+
+
 # --- Excel ---
 
 

@@ -370,6 +370,57 @@ def test_api__anonymous_or_bad_token_sees_no_rows(shared_app, api):
             assert set(resp.get_json()["ids"]) == (public if api == "project" else set())
 
 
+# --- 区域监管 → 证明管理: officers list their region's certificates and withdraw them ---
+
+
+def _certificate_per_group(app) -> dict[int, str]:
+    """One group certificate per approved group of the demo, in the group's region:
+    {certificate id: region_path}."""
+    from datetime import date
+
+    from app.models import Certificate
+
+    with app.app_context():
+        volunteer = db.session.scalar(select(Volunteer).where(Volunteer.volunteer_no.is_not(None))
+                                      .order_by(Volunteer.id).limit(1))
+        groups = db.session.scalars(select(VolunteerGroup).where(VolunteerGroup.status == "approved")
+                                    .order_by(VolunteerGroup.id)).all()
+        rows = [Certificate(number=f"MATRIX{g.id:010d}", volunteer_id=volunteer.id, group_id=g.id,
+                            group_path=g.group_path, region_id=g.region_id, region_path=g.region_path,
+                            minutes=60, issuer=g.name, issued_on=date(2026, 1, 5), snapshot_json="{}",
+                            snapshot_hash="0" * 64, is_withdrawn=False, kind="group") for g in groups]
+        db.session.add_all(rows)
+        db.session.commit()
+        return {row.id: row.region_path for row in rows}
+
+
+def test_certificate_oversight__officers_list_exactly_their_regions_others_are_refused(app):
+    """Only officers (and Admin) open the page; each sees the certificates whose region
+    lies in their regions, and withdrawing one outside them is 404 and writes nothing."""
+    from app.models import Certificate
+
+    certificates = _certificate_per_group(app)
+    for username in ACCOUNTS:
+        with app.app_context():
+            truth = truth_for(app, username)
+        client = app.test_client()
+        login(client, username)
+        resp = client.get("/oversight/certificates/")
+        if not truth.roles & {"Admin", "Officer"}:
+            assert resp.status_code == 403, username
+            assert client.post(f"/oversight/certificates/{min(certificates)}/withdraw",
+                               data={"reason": "x"}).status_code == 403
+            continue
+        assert resp.status_code == 200, username
+        inside = {pk for pk, path in certificates.items() if truth.is_admin or truth.under(path, truth.officer)}
+        listed = {int(x) for x in re.findall(r'id="certificate-(\d+)"', resp.get_data(as_text=True))}
+        assert listed == inside, f"{username}: leaked {listed - inside}, missing {inside - listed}"
+        for pk in sorted(set(certificates) - inside)[:3]:
+            assert client.post(f"/oversight/certificates/{pk}/withdraw", data={"reason": "x"}).status_code == 404
+    with app.app_context():
+        assert not db.session.scalar(select(func.count()).select_from(Certificate).where(Certificate.is_withdrawn))
+
+
 # --- Issue 6: project and hours pages, and the hour-code endpoints ---
 #
 # Who reaches which page (DESIGN.md §4): 团体管理 → 我的项目 and 计时 belong to the admins

@@ -48,6 +48,16 @@ def test_volunteer_permission__does_not_grant_volunteer_group(app):
     (VOLUNTEER, p.ACTION_READ, p.RESOURCE_AUDIT_EVENT, False),
     (PUBLIC, p.ACTION_READ, p.RESOURCE_VOLUNTEER, False),
     (PUBLIC, p.ACTION_VERIFY, p.RESOURCE_CERTIFICATE, True),
+    (OFFICER, p.ACTION_MODERATE, p.RESOURCE_CERTIFICATE, True),  # 证明管理: list the region's, 撤回
+    (OFFICER, p.ACTION_WRITE, p.RESOURCE_CERTIFICATE, False),  # never issues
+    (GROUP_ADMIN, p.ACTION_MODERATE, p.RESOURCE_CERTIFICATE, False),  # withdraws its own on 证明申请
+    (HONORS_EDITOR, p.ACTION_MODERATE, p.RESOURCE_CERTIFICATE, False),
+    (VOLUNTEER, p.ACTION_MODERATE, p.RESOURCE_CERTIFICATE, False),
+    (OFFICER, p.ACTION_WRITE, p.RESOURCE_COMPLAINT, True),  # 举报: every signed-in role
+    (HONORS_EDITOR, p.ACTION_WRITE, p.RESOURCE_COMPLAINT, True),
+    (GROUP_ADMIN, p.ACTION_WRITE, p.RESOURCE_COMPLAINT, True),
+    (VOLUNTEER, p.ACTION_WRITE, p.RESOURCE_COMPLAINT, True),
+    (PUBLIC, p.ACTION_WRITE, p.RESOURCE_COMPLAINT, False),
     (ADMIN, "anything", "AnyView", True),
 ])
 def test_role_table__follows_design(app, role, perm, resource, expected):

@@ -666,15 +666,17 @@ class ServiceRecord(Scoped, Stamped, Model):
             name="ck_service_record_minutes",
         ),
         # A record made here belongs to a project and group; one imported from another
-        # system (转移接续) names them as text and carries that system's record id.
+        # system (转移接续) names them as text and carries that system's record id; a
+        # correction copies its original's (so one of an imported record has none).
         CheckConstraint(
             "(source = 'transfer_in' AND external_system IS NOT NULL AND external_id IS NOT NULL)"
-            " OR (source <> 'transfer_in' AND project_id IS NOT NULL AND group_id IS NOT NULL"
-            " AND group_path IS NOT NULL)",
+            " OR (source = 'correction' AND corrects_id IS NOT NULL)"
+            " OR (source NOT IN ('transfer_in', 'correction') AND project_id IS NOT NULL"
+            " AND group_id IS NOT NULL AND group_path IS NOT NULL)",
             name="ck_service_record_origin",
         ),
         UniqueConstraint("hour_code_id", "volunteer_id", name="uq_service_record_hour_code"),
-        UniqueConstraint("external_system", "external_id", name="uq_service_record_external"),
+        UniqueConstraint("external_system", "external_id", "volunteer_id", name="uq_service_record_external"),
         Index("ix_service_record_region_path_served_on", "region_path", "served_on"),
         Index("ix_service_record_volunteer_served_on", "volunteer_id", "served_on"),
         Index("ix_service_record_group_status_id", "group_id", "status", "id"),
@@ -931,7 +933,8 @@ class TransferRequest(Scoped, Stamped, Model):
 class RecordImport(Scoped, Stamped, Model):
     """One file of service records from another system, uploaded by an officer
     (区域监管 → 服务记录导入): the checked rows, kept until the officer applies the
-    valid ones. ``region_*`` is the officer's region; rows hold volunteer numbers
+    valid ones. ``region_*`` is the region the batch is filed under (the officer's;
+    for the platform admin, what its volunteers share); rows hold volunteer numbers
     and names, never ID numbers."""
 
     __tablename__ = "record_import"

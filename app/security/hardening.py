@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import json
 import logging
 import math
+import re
 import time
 from dataclasses import dataclass
 
@@ -50,6 +52,7 @@ def init_app(app: Flask) -> None:
     app.url_map.converters["int"] = BoundedIntConverter  # before any route is added
     app.before_request(_refuse_nul_bytes)
     app.before_request(_refuse_deep_rison)
+    app.before_request(_refuse_unencodable_json)
     app.before_request(_refuse_throttled_login)
 
 
@@ -74,6 +77,38 @@ def _refuse_nul_bytes():
         from werkzeug.exceptions import BadRequest
 
         raise BadRequest()
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _refuse_unencodable_json():
+    """400 for a JSON body holding a lone UTF-16 surrogate (``"\\ud800"``): Python reads
+    it into a str that no database driver can encode, and FAB's API would answer 500.
+    Proper pairs (an emoji written as two escapes) are one character and pass."""
+    if not request.is_json:
+        return None
+    raw = request.get_data(cache=True)
+    if not _SURROGATE_ESCAPE.search(raw):
+        return None
+    from werkzeug.exceptions import BadRequest
+
+    try:
+        stack = [json.loads(raw)]
+    except (ValueError, RecursionError):
+        raise BadRequest("the body is not readable JSON") from None
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                raise BadRequest("the body holds text that is not valid Unicode")
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return None
 
 
 MAX_RISON_DEPTH = 20  # filters nest a few levels; deeper is an attack on the parser

@@ -42,6 +42,7 @@ ACTION_VERIFY = "verify"
 ACTION_MODERATE = "moderate"
 ACTION_CLAIM = "claim"
 ACTION_ACCESS = "access"
+ACTION_CORRECT = "correct"  # correct a record transferred from another system (officers)
 ACTION_IMPORT = "import"  # import service records from another system (officers)
 ACTION_REGISTER = "register"  # register a volunteer and their account (REST, officers)
 

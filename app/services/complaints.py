@@ -20,7 +20,9 @@ so the officer does not write the ledger: the resolution files a *pending* corre
 (``hours.request_correction`` — a new record of source ``correction`` referencing the
 original, with the complaint as its reason, made by the officer, audited like every
 insert) that the group's admins approve or reject on 计时. ``Complaint.correction_id``
-points to it.
+points to it. A record transferred from another system (转移接续) has no group here:
+the officer's resolution corrects it at once (``hours.correct_imported_record``).
+An officer never handles a complaint they filed themselves.
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ from sqlalchemy import false, or_, select, true
 
 from app.extensions import db
 from app.models import (
-    Complaint, Project, RecordStatus, RequestStatus, ReviewStatus, ServiceRecord, VolunteerGroup,
+    Complaint, Project, RecordSource, RecordStatus, RequestStatus, ReviewStatus, ServiceRecord, VolunteerGroup,
 )
 from app.security.hardening import Budget
 from app.security.scope import Scope, current_scope, path_is_under, row_id, scope_clause, under
@@ -243,6 +245,8 @@ def _lock_pending(complaint: Complaint) -> Complaint:
     if locked.status != PENDING:
         raise DomainError(gettext("This complaint has been handled already (%(status)s).",
                                   status=status_labels().get(locked.status, locked.status)))
+    if locked.reporter_id is not None and locked.reporter_id == reviews.acting_user_id():
+        raise DomainError(gettext("You filed this complaint yourself: another officer of the region handles it."))
     return locked
 
 
@@ -256,6 +260,14 @@ def _request_correction(complaint: Complaint, corrected_minutes: int) -> Service
     _ensure_officer(record.region_path)
     if record.status != RecordStatus.APPROVED:
         raise DomainError(gettext("Only approved records can be corrected."))
+    reason = gettext("Complaint %(id)s: %(text)s", id=complaint.id, text=complaint.resolution or "")
+    if record.source == RecordSource.TRANSFER_IN:
+        # Transferred from another system: no group here decides; the officer corrects it.
+        delta = corrected_minutes - hours.corrected_minutes(record)
+        if delta == 0:
+            raise DomainError(gettext("The record holds %(hours)s hours already: no correction is needed.",
+                                      hours=hours.hours_text(corrected_minutes)))
+        return hours.correct_imported_record(record, minutes=delta, reason=reason[:reviews.REASON_MAX_LENGTH])
     if record.position_id is None:
         raise DomainError(gettext("This record has no position, so its group cannot decide a correction "
                                   "on the timekeeping page; ask the group to correct it."))
@@ -263,7 +275,6 @@ def _request_correction(complaint: Complaint, corrected_minutes: int) -> Service
     if delta == 0:
         raise DomainError(gettext("The record holds %(hours)s hours already: no correction is needed.",
                                   hours=hours.hours_text(corrected_minutes)))
-    reason = gettext("Complaint %(id)s: %(text)s", id=complaint.id, text=complaint.resolution or "")
     return hours.request_correction(record.volunteer, record, minutes=delta,
                                     reason=reason[:reviews.REASON_MAX_LENGTH])
 

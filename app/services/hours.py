@@ -734,23 +734,29 @@ def corrected_minutes(record: ServiceRecord) -> int:
         ServiceRecord.corrects_id == record.id, ServiceRecord.status == RecordStatus.APPROVED)) or 0)
 
 
-def _check_correctable(record: ServiceRecord) -> None:
+def _check_correctable(record: ServiceRecord, *, imported: bool = False) -> None:
+    """``imported``: the caller corrects a record transferred from another system (an
+    officer, ``correct_imported_record``); every other path refuses those."""
     if record.status != RecordStatus.APPROVED:
         raise DomainError(gettext("Only approved records can be corrected."))
     if record.source == RecordSource.CORRECTION:
         raise DomainError(gettext("Correct the original record, not a correction."))
-    if record.source == RecordSource.TRANSFER_IN:
-        # 转移接续: made by another system, which alone can correct it; it names no group here.
-        raise DomainError(gettext("A record transferred from another system cannot be corrected here."))
+    if (record.source == RecordSource.TRANSFER_IN) != imported:
+        if imported:
+            raise DomainError(gettext("Only records transferred from another system are corrected here; the "
+                                      "group that made this record corrects it."))
+        # 转移接续: it names no group here; officers of its region correct it.
+        raise DomainError(gettext("A record transferred from another system is corrected by an officer of its "
+                                  "region."))
 
 
-def _check_correction(original: ServiceRecord, minutes) -> int:
+def _check_correction(original: ServiceRecord, minutes, *, imported: bool = False) -> int:
     """A correction's minutes: a whole number, not zero, leaving the record (with its
     approved corrections) between 0 and 24 hours.
 
     :raises DomainError: otherwise
     """
-    _check_correctable(original)
+    _check_correctable(original, imported=imported)
     if isinstance(minutes, bool) or not isinstance(minutes, int) or minutes == 0 \
             or not -DAY_MINUTES <= minutes <= DAY_MINUTES:
         raise DomainError(gettext("A correction adds or takes away up to 24 hours, and not zero."))
@@ -780,6 +786,35 @@ def correct_record(record: ServiceRecord, *, minutes: int, reason: str) -> Servi
     return new_record(volunteer=original.volunteer, project=original.project, position=original.position,
                       served_on=original.served_on, minutes=minutes, source=RecordSource.CORRECTION,
                       status=RecordStatus.APPROVED, corrects_id=original.id, reason=reason)
+
+
+def correct_imported_record(record: ServiceRecord, *, minutes: int, reason: str) -> ServiceRecord:
+    """更正 of a record transferred from another system (转移接续) by an officer whose
+    regions hold its service region (where it was imported: imports stay inside the
+    importer's regions): a new approved ``correction`` record referencing it, like a
+    group admin's correction of the group's own record.
+
+    :raises ScopeViolation: not an officer of the record's region
+    :raises DomainError: as ``correct_record``; the record was not transferred in
+    """
+    scope = current_scope()
+    if record is None or not (scope.everything
+                              or any(path_is_under(record.region_path, p) for p in scope.officer_paths)):
+        raise ScopeViolation()
+    reason = _check_reason(reason)
+    original = _lock_original(record.id)
+    _check_correction(original, minutes, imported=True)
+    row = ServiceRecord(
+        volunteer_id=original.volunteer_id, volunteer_name=original.volunteer_name,
+        volunteer_no=original.volunteer_no, region_id=original.region_id, region_path=original.region_path,
+        external_project=original.external_project, external_position=original.external_position,
+        external_org=original.external_org, served_on=original.served_on, minutes=minutes,
+        source=RecordSource.CORRECTION, status=RecordStatus.PENDING, corrects_id=original.id, reason=reason,
+        created_by_fk=reviews.acting_user_id())
+    db.session.add(row)
+    db.session.flush()
+    approve(row)
+    return row
 
 
 def request_correction(volunteer: Volunteer, record: ServiceRecord, *, minutes: int, reason: str) -> ServiceRecord:

@@ -13,7 +13,11 @@ Rules:
   column and reason; the checked rows are stored in a ``RecordImport`` (volunteer
   numbers and names, never ID numbers). A volunteer number is found only among the
   approved volunteers whose home region lies in the officer's regions: an absent,
-  unapproved and out-of-scope volunteer read the same.
+  unapproved and out-of-scope volunteer read the same; the service region must lie
+  there too (the platform admin: anywhere); a record counts as imported already only
+  among the named volunteer's own records. Text is cleaned of control and format
+  characters; ``source_system`` and ``record_id`` are NFKC-normalised without spaces
+  (the system casefolded) before any comparison.
 - Import, step 2 (``apply_record_import``): the OK rows become approved records
   (source ``transfer_in``, no project or group here: their names as text) that keep
   the service region of the file; each is credited through ``hours.credit`` inside
@@ -151,7 +155,7 @@ def export_records(volunteer: Volunteer) -> list[dict]:
             "real_name": volunteer.real_name,
             "served_on": row.served_on.isoformat(),
             "start_time": _local_hhmm(row.started_at),
-            "end_time": _local_hhmm(row.ended_at),
+            "end_time": _end_hhmm(row, minutes),
             "minutes": minutes,
             "hours": hours_decimal(minutes),
             "project": row.project_name,
@@ -167,6 +171,18 @@ def export_records(volunteer: Volunteer) -> list[dict]:
 
 def _local_hhmm(value: datetime | None) -> str:
     return to_local(value).strftime("%H:%M") if value is not None else ""
+
+
+def _end_hhmm(record: ServiceRecord, minutes: int) -> str:
+    """The end time as an import takes it back: only when it lies on the start's day after
+    the start, and the exported minutes (corrections folded in) fit between them."""
+    if record.started_at is None or record.ended_at is None:
+        return ""
+    start, end = to_local(record.started_at), to_local(record.ended_at)
+    span = (end.hour * 60 + end.minute) - (start.hour * 60 + start.minute)  # as the import reads HH:MM
+    if end.date() != start.date() or span <= 0 or minutes > span:
+        return ""
+    return end.strftime("%H:%M")
 
 
 def export_document(volunteer: Volunteer) -> dict:
@@ -209,8 +225,12 @@ def export_csv(volunteer: Volunteer) -> bytes:
     return csv_bytes(FIELDS, ([row[key] for key in FIELDS] for row in export_records(volunteer)))
 
 
-def export_filename(volunteer: Volunteer, extension: str) -> str:
-    return f"{gettext('Service records')}-{volunteer.volunteer_no or volunteer.id}.{extension}"
+def export_filename(volunteer: Volunteer, extension: str, *, ascii_only: bool = False) -> str:
+    """``服务记录-<volunteer number>.json`` (translated); ``ascii_only``: the fallback name
+    ``service-records-<number>.json`` for clients that read no RFC 5987 name."""
+    number = volunteer.volunteer_no or volunteer.id
+    label = "service-records" if ascii_only else gettext("Service records")  # outside the f-string: extracted
+    return f"{label}-{number}.{extension}"
 
 
 # --- Import: reading the file ---
@@ -241,9 +261,29 @@ class ImportRow:
         return {"row": self.row, **self.values, "outcome": self.outcome, "errors": self.errors}
 
 
+_BREAKS_AS_SPACES = str.maketrans({"\r": " ", "\n": " ", "\t": " "})
+
+
+def clean_text(text: str) -> str:
+    """Text as the ledger keeps it: CR, LF and tab become spaces, other control (Cc) and
+    format (Cf: U+202E, U+200B, the byte order mark) characters are dropped, runs of
+    spaces collapse into one, and the ends are stripped."""
+    if not text.isprintable():
+        text = "".join(c for c in text.translate(_BREAKS_AS_SPACES) if unicodedata.category(c) not in ("Cc", "Cf"))
+    return " ".join(text.split())
+
+
+def identifier(text: str, *, fold: bool = False) -> str:
+    """``source_system`` / ``record_id`` as compared and stored: NFKC, without any whitespace
+    or format (Cf) character; ``fold``: also casefolded (the source system)."""
+    text = "".join(c for c in unicodedata.normalize("NFKC", clean_text(text)) if unicodedata.category(c) != "Cf")
+    text = "".join(text.split())
+    return text.casefold() if fold else text
+
+
 def _header_key(text: str) -> str | None:
     """The format key a header cell names (its key, or a Chinese alias), or None."""
-    key = "".join(unicodedata.normalize("NFKC", text or "").split()).lower()
+    key = identifier(text or "").lower()
     key = key.replace("（", "(").replace("）", ")")
     if key in FIELDS:
         return key
@@ -251,8 +291,8 @@ def _header_key(text: str) -> str | None:
 
 
 def _text(value) -> str | None:
-    """A cell as stripped text without NUL characters; None when it is not text or a
-    number (a JSON object or list)."""
+    """A cell as clean text (``clean_text``); None when it is not text or a number (a
+    JSON object or list)."""
     if value is None:
         return ""
     if isinstance(value, bool) or isinstance(value, (dict, list)):
@@ -262,7 +302,7 @@ def _text(value) -> str | None:
     text = str(value).replace("\x00", "").strip()
     if text.startswith("'") and text[1:2] in FORMULA_START:
         text = text[1:]  # our own export's guard against formulas
-    return text
+    return clean_text(text)
 
 
 @dataclass
@@ -300,17 +340,68 @@ def read_file(filename: str, data: bytes) -> ParsedFile:
     return rows
 
 
+GB18030_BOM = b"\x84\x31\x95\x33"  # U+FEFF in GB18030
+
+
+def _unreadable_text() -> DomainError:
+    return DomainError(gettext("The file holds text that is not valid Unicode (a lone UTF-16 surrogate)."))
+
+
+def _refuse_surrogates(document) -> None:
+    """Refuse a decoded JSON document holding a string (key or value) that cannot be
+    written as UTF-8: a lone surrogate from a ``\\ud800`` escape. Iterative, any depth."""
+    stack = [document]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise _unreadable_text() from None
+
+
+def _shown_value(value) -> str:
+    """A JSON value as the file spells it, short: ``"1"``, ``true``, ``1.0``, ``null``."""
+    if isinstance(value, str):
+        return json.dumps(clean_text(value)[:20], ensure_ascii=False)
+    if isinstance(value, dict):
+        return "{…}"
+    if isinstance(value, list):
+        return "[…]"
+    return json.dumps(value)[:20]
+
+
 def _read_json(data: bytes) -> ParsedFile:
+    if data.startswith(GB18030_BOM):
+        try:
+            text = data.decode("gb18030")
+        except UnicodeDecodeError:
+            raise DomainError(gettext("The file is not readable JSON.")) from None
+    else:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise DomainError(gettext("The file is not readable JSON.")) from None
     try:
-        document = json.loads(data.decode("utf-8-sig"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        document = json.loads(text.lstrip("\ufeff"))
+    except (ValueError, RecursionError):
         raise DomainError(gettext("The file is not readable JSON.")) from None
+    _refuse_surrogates(document)
     if (not isinstance(document, dict) or document.get("format") != FORMAT
             or not isinstance(document.get("records"), list)):
         raise DomainError(gettext("The JSON file is not in the format %(format)s.", format=FORMAT))
-    if document.get("version") != VERSION:
-        raise DomainError(gettext("Version %(version)s of the format is not supported (expected %(expected)s).",
-                                  version=str(document.get("version"))[:10], expected=VERSION))
+    if "version" not in document:
+        raise DomainError(gettext("The file does not name the format version (expected the integer %(expected)s).",
+                                  expected=VERSION))
+    version = document["version"]
+    if type(version) is not int or version != VERSION:  # not true, 1.0 or "1"
+        raise DomainError(gettext("Unsupported format version %(version)s (expected the integer %(expected)s).",
+                                  version=_shown_value(version), expected=VERSION))
     records = document["records"]
     if len(records) > MAX_IMPORT_ROWS:
         raise _too_many_rows()
@@ -329,15 +420,20 @@ def _read_json(data: bytes) -> ParsedFile:
 
 
 def _decode(data: bytes) -> str:
-    """UTF-8 (with or without a byte order mark), else GB18030 (what Excel in Chinese saves)."""
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("gb18030")
-    except UnicodeDecodeError:
-        raise DomainError(gettext("The file's text is neither UTF-8 nor GB18030.")) from None
+    """UTF-8, else GB18030 (what Excel in Chinese saves); byte order marks (UTF-8, even
+    doubled, or GB18030's 84 31 95 33) are dropped."""
+    encodings = ("gb18030",) if data.startswith(GB18030_BOM) else ("utf-8", "gb18030")
+    for encoding in encodings:
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # not from these codecs, but never store what cannot be written
+            raise _unreadable_text() from None
+        return text.lstrip("\ufeff")
+    raise DomainError(gettext("The file's text is neither UTF-8 nor GB18030."))
 
 
 def _read_csv(data: bytes) -> ParsedFile:
@@ -354,7 +450,7 @@ def _read_csv(data: bytes) -> ParsedFile:
     for index, cell in enumerate(records[header_at]):
         key = _header_key(cell)
         if key is not None and key not in columns:
-            columns[key], names[key] = index, cell.strip()
+            columns[key], names[key] = index, clean_text(cell)
     missing = [key for key in REQUIRED_COLUMNS if key not in columns]
     if "minutes" not in columns and "hours" not in columns:
         missing.append("minutes")
@@ -411,6 +507,8 @@ def _check_values(number: int, raw: dict[str, Any], columns: dict[str, str], our
         texts[key] = value
     for key in ("volunteer_no", "served_on", "start_time", "end_time", "minutes", "hours", "region_code", "status"):
         texts[key] = _nfkc(texts[key])
+    texts["source_system"] = identifier(texts["source_system"], fold=True)
+    texts["record_id"] = identifier(texts["record_id"])
     values = item.values
     for key in ("volunteer_no", "real_name", "source_system", "record_id", "project", "position", "organisation",
                 "service_category", "description"):
@@ -424,7 +522,7 @@ def _check_values(number: int, raw: dict[str, Any], columns: dict[str, str], our
     for key, limit in LIMITS.items():
         if len(texts[key]) > limit:
             item.error(col(key), "too_long", n=limit)
-    if texts["source_system"] and texts["source_system"].casefold() == ours.casefold():
+    if texts["source_system"] and texts["source_system"] == identifier(ours, fold=True):
         item.error(col("source_system"), "own_system")
 
     values["served_on"] = texts["served_on"][:20]
@@ -469,6 +567,12 @@ def _check_values(number: int, raw: dict[str, Any], columns: dict[str, str], our
                 values[key] = times[key].strftime("%H:%M")
     if len(times) == 2 and times["end_time"] <= times["start_time"]:
         item.error(col("end_time"), "end_before_start")
+    elif len(times) == 2 and values["minutes"] is not None:
+        span = (times["end_time"].hour * 60 + times["end_time"].minute
+                - times["start_time"].hour * 60 - times["start_time"].minute)
+        if values["minutes"] > span:
+            item.error(col("minutes" if texts["minutes"] else "hours"), "longer_than_times",
+                       minutes=values["minutes"], span=span)
 
     if texts["status"].lower() not in approved:
         item.error(col("status"), "bad_status")
@@ -519,8 +623,12 @@ def _volunteer_clause(scope: Scope):
 
 
 def _in_officer_scope(volunteer: Volunteer, scope: Scope) -> bool:
-    return volunteer.status == ReviewStatus.APPROVED and (
-        scope.everything or any(path_is_under(volunteer.region_path, p) for p in scope.officer_paths))
+    return volunteer.status == ReviewStatus.APPROVED and _path_in_scope(volunteer.region_path, scope)
+
+
+def _path_in_scope(path: str, scope: Scope) -> bool:
+    """A region path inside the importer's regions (the platform admin: anywhere)."""
+    return scope.everything or any(path_is_under(path, p) for p in scope.officer_paths)
 
 
 def _find_volunteers(numbers: list[str], scope: Scope) -> dict[str, Volunteer]:
@@ -540,16 +648,22 @@ def _find_regions(codes: list[str]) -> dict[str, Region]:
     return found
 
 
-def _existing_keys(keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
-    """The (external_system, external_id) pairs among ``keys`` already in the ledger."""
-    by_system: dict[str, list[str]] = {}
-    for system, record_id in set(keys):
-        by_system.setdefault(system, []).append(record_id)
+def _existing_keys(keys: Iterable[tuple[str, str, int]]) -> set[tuple[str, str, int]]:
+    """The (external_system, external_id, volunteer_id) triples among ``keys`` already in
+    the ledger. Only the volunteer's own records count (uq_service_record_external is per
+    volunteer): whether another volunteer, maybe outside the officer's regions, holds the
+    same record id is never told."""
+    wanted = set(keys)
+    by_system: dict[str, set[str]] = {}
+    for system, record_id, _volunteer_id in wanted:
+        by_system.setdefault(system, set()).add(record_id)
     found = set()
     for system, ids in by_system.items():
         for chunk in _chunks(sorted(ids)):
-            found.update((system, rid) for rid in db.session.scalars(select(ServiceRecord.external_id).where(
-                ServiceRecord.external_system == system, ServiceRecord.external_id.in_(chunk))))
+            for rid, vid in db.session.execute(select(ServiceRecord.external_id, ServiceRecord.volunteer_id).where(
+                    ServiceRecord.external_system == system, ServiceRecord.external_id.in_(chunk))):
+                if (system, rid, vid) in wanted:
+                    found.add((system, rid, vid))
     return found
 
 
@@ -569,8 +683,9 @@ def _day_totals(pairs: set[tuple[int, date]]) -> dict[tuple[int, date], int]:
 
 
 def check_rows(parsed: ParsedFile, scope: Scope) -> list[ImportRow]:
-    """Check every row: its values, then the volunteer, the region, duplicates (in the
-    ledger and earlier in the file) and the 24-hour day, in file order."""
+    """Check every row: its values, then the volunteer, the region (known, inside the
+    importer's regions), duplicates (earlier in the file; in the ledger: among the
+    volunteer's own records) and the 24-hour day, in file order."""
     ours, approved = system_id(), _approved_spellings()
     columns = parsed.columns
 
@@ -580,8 +695,9 @@ def check_rows(parsed: ParsedFile, scope: Scope) -> list[ImportRow]:
     checked = [_check_values(number, raw, columns, ours, approved) for number, raw in parsed.rows]
     volunteers = _find_volunteers([r.values["volunteer_no"] for r in checked if r.values.get("volunteer_no")], scope)
     regions = _find_regions([r.values["region_code"] for r in checked if r.values.get("region_code")])
-    keys = [(r.values["source_system"], r.values["record_id"]) for r in checked
-            if r.values.get("source_system") and r.values.get("record_id")]
+    keys = [(r.values["source_system"], r.values["record_id"], volunteers[r.values["volunteer_no"]].id)
+            for r in checked if r.values.get("source_system") and r.values.get("record_id")
+            and r.values.get("volunteer_no") in volunteers]
     existing = _existing_keys(keys)
     first_row: dict[tuple[str, str], int] = {}
     for item in checked:
@@ -605,13 +721,15 @@ def check_rows(parsed: ParsedFile, scope: Scope) -> list[ImportRow]:
         if values["region_code"] and region is None and not any(
                 e["column"] == col("region_code") for e in item.errors):
             item.error(col("region_code"), "unknown_region")
+        elif region is not None and not _path_in_scope(region.path, scope):
+            item.error(col("region_code"), "region_outside", code=region.code)
         key = (values["source_system"], values["record_id"])
         if all(key) and len(key[0]) <= LIMITS["source_system"] and len(key[1]) <= LIMITS["record_id"]:
             if key in first_row:
                 item.error(col("record_id"), "duplicate_row", row=first_row[key])
             else:
                 first_row[key] = item.row
-                if key in existing:
+                if volunteer is not None and (*key, volunteer.id) in existing:
                     item.error(col("record_id"), "duplicate_existing")
     _check_days(checked, col)
     return checked
@@ -654,17 +772,36 @@ def _common_path(paths: list[str]) -> str:
     return "/".join(common) + "/" if common else ""
 
 
+def _paths_of(column, id_column, ids: set[int]) -> list[str]:
+    paths = []
+    for chunk in _chunks(sorted(ids)):
+        paths.extend(db.session.scalars(select(column).where(id_column.in_(chunk)).distinct()))
+    return paths
+
+
 def _batch_region(scope: Scope, checked: list[ImportRow]) -> Region:
-    """The region a batch is filed under: the officer's region (the region every binding of
-    theirs lies in); for the platform admin, the one the file's volunteers share."""
-    paths = list(scope.officer_paths)
-    if not paths:
-        ids = [r.values["volunteer_id"] for r in checked if r.values.get("volunteer_id")]
-        paths = list(db.session.scalars(select(Volunteer.region_path).where(Volunteer.id.in_(ids[:LOOKUP_CHUNK]))))
-    path = _common_path(paths) or (paths[0].split("/", 1)[0] + "/" if paths else "")
+    """The region a batch is filed under (who besides its creator may open it): the
+    officer's region (the region every binding of theirs lies in); for the platform admin
+    (or an officer whose bindings share no region) the deepest region holding the home
+    regions of the file's matched volunteers, or, when none matched, the service regions
+    of its rows. Never some unrelated region: files spanning provinces are refused.
+
+    :raises DomainError: no such region (several provinces, or nothing known)
+    """
+    path = _common_path(list(scope.officer_paths))
+    if not path:
+        paths = _paths_of(Volunteer.region_path, Volunteer.id,
+                          {r.values["volunteer_id"] for r in checked if r.values.get("volunteer_id")})
+        if not paths:
+            paths = _paths_of(Region.path, Region.id,
+                              {r.values["region_id"] for r in checked if r.values.get("region_id")})
+        if not paths:
+            raise DomainError(gettext("No row names a volunteer or a region code known here."))
+        path = _common_path(paths)
     region = db.session.scalar(select(Region).where(Region.path == path)) if path else None
     if region is None:
-        region = db.session.scalar(select(Region).order_by(Region.level, Region.path).limit(1))
+        raise DomainError(gettext("The file's volunteers (or, when none is found, its service regions) lie in more "
+                                  "than one province: please import one province at a time."))
     return region
 
 
@@ -693,12 +830,17 @@ def check_record_file(filename: str, stream: IO[bytes], *, scope: Scope | None =
     checked = check_rows(read_file(filename, data), scope)
     region = _batch_region(scope, checked)
     batch = RecordImport(
-        region_id=region.id, region_path=region.path, filename=(filename or "")[:255],
+        region_id=region.id, region_path=region.path, filename=_stored_filename(filename),
         rows_json=json.dumps([r.as_json() for r in checked], ensure_ascii=False),
         total_rows=len(checked), valid_rows=sum(r.outcome == OK for r in checked), created_by_fk=actor)
     db.session.add(batch)
     db.session.flush()
     return batch
+
+
+def _stored_filename(name: str | None) -> str:
+    """The upload's name as text the database takes (no lone surrogates, no control characters)."""
+    return clean_text((name or "").encode("utf-8", "replace").decode("utf-8"))[:255]
 
 
 def ensure_import_access(batch: RecordImport | None, *, scope: Scope | None = None,
@@ -817,7 +959,7 @@ def apply_record_import(batch: RecordImport, *, scope: Scope | None = None,
     regions: dict[int, Region] = {}
     for chunk in _chunks(sorted({r["region_id"] for r in wanted})):
         regions.update((g.id, g) for g in db.session.scalars(select(Region).where(Region.id.in_(chunk))))
-    existing = _existing_keys((r["source_system"], r["record_id"]) for r in wanted)
+    existing = _existing_keys((r["source_system"], r["record_id"], r["volunteer_id"]) for r in wanted)
     now, applied, skipped = utcnow(), 0, 0
     # Credits lock volunteer rows, then day rows: take them in volunteer order (as 录入时长 does).
     for row in sorted(wanted, key=lambda r: (r["volunteer_id"], r["row"])):
@@ -827,7 +969,9 @@ def apply_record_import(batch: RecordImport, *, scope: Scope | None = None,
             reason = {"reason": "no_volunteer"}
         elif region is None:
             reason = {"reason": "unknown_region"}
-        elif (row["source_system"], row["record_id"]) in existing:
+        elif not _path_in_scope(region.path, scope):
+            reason = {"reason": "region_outside", "args": {"code": region.code}}
+        elif (row["source_system"], row["record_id"], row["volunteer_id"]) in existing:
             reason = {"reason": "duplicate_existing"}
         else:
             reason = _write_row(row, volunteer, region, actor, now)
@@ -844,14 +988,21 @@ def apply_record_import(batch: RecordImport, *, scope: Scope | None = None,
 
 
 def _write_row(row: dict, volunteer: Volunteer, region: Region, actor: int | None, now: datetime) -> dict | None:
-    """Credit and insert one row inside a savepoint; None when it landed, else why not."""
+    """Credit and insert one row inside a savepoint; None when it landed, else why not.
+
+    A record whose times overlap another approved record of the volunteer is flagged for
+    the officers, as local entry does (``hours.record_flags``: only "overlap" here; an
+    import is late by nature and has no position for "shift")."""
     served_on = date.fromisoformat(row["served_on"])
     try:
         with db.session.begin_nested():
             hours.credit(volunteer.id, served_on, row["minutes"], volunteer.real_name)
-            db.session.add(_record_from_row(row, volunteer, region, actor, now))
+            record = _record_from_row(row, volunteer, region, actor, now)
+            db.session.add(record)
             db.session.flush()
-    except IntegrityError:  # uq_service_record_external: imported meanwhile
+            hours.add_flags(record, [key for key in hours.record_flags(record) if key == "overlap"])
+            db.session.flush()
+    except IntegrityError:  # uq_service_record_external: imported for this volunteer meanwhile
         return {"reason": "duplicate_existing"}
     except DomainError:  # the day is full now
         used = hours.day_minutes([volunteer.id], served_on).get(volunteer.id, 0)
@@ -887,9 +1038,15 @@ def reason_text(reason: str, args: dict | None = None) -> str:
         "duration_missing": lambda: gettext("Give the minutes or the hours."),
         "bad_time": lambda: gettext("Enter the time as HH:MM, for example 08:30."),
         "end_before_start": lambda: gettext("The end time must be after the start time."),
+        "longer_than_times": lambda: gettext("%(minutes)s minutes do not fit between the start and the end time "
+                                             "(%(span)s minutes).", minutes=args.get("minutes", ""),
+                                             span=args.get("span", "")),
         "bad_status": lambda: gettext("Only approved records can be imported."),
         "region_missing": lambda: gettext("The region code is empty."),
         "unknown_region": lambda: gettext("Unknown region code."),
+        "region_outside": lambda: gettext("The service region %(code)s lies outside your region: an officer whose "
+                                          "region contains it, or the platform administrator, imports this record.",
+                                          code=args.get("code", "")),
         "duplicate_row": lambda: gettext("Same record as row %(row)s.", row=args.get("row", "")),
         "duplicate_existing": lambda: gettext("This record (source system and record id) has been imported "
                                               "already."),

@@ -79,6 +79,10 @@ def request_transfer(volunteer: Volunteer, region_code, reason) -> TransferReque
         errors.add("region_code", gettext("Choose the new home region, at least down to the county."))
     elif region.id == volunteer.region_id:
         errors.add("region_code", gettext("This is already your home region."))
+    elif path_is_under(volunteer.region_path, region.path):
+        # A county or street containing the current home: not a move, only a vaguer address.
+        errors.add("region_code", gettext("Your home region already lies in %(region)s: choose where you move to.",
+                                          region=region.name))
     reason = " ".join(str(reason or "").split())
     if not reason:
         errors.add("reason", gettext("Please say why you move (for example a new job or address)."))
@@ -156,9 +160,11 @@ def decide_transfers(items: list[TransferRequest], decision: str, reason=None) -
     scope = current_scope()
     if decision not in (APPROVE, REJECT):
         raise DomainError(gettext("Unknown decision."))
-    reason = " ".join(str(reason or "").split())[:REASON_MAX]
+    reason = " ".join(str(reason or "").split())
     if decision == REJECT and not reason:
         raise DomainError(gettext("Please give a reason for the refusal."))
+    if len(reason) > REASON_MAX:
+        raise DomainError(gettext("The reason may hold at most %(n)s characters.", n=REASON_MAX))
     ids = sorted({item.id for item in items})
     locked = list(db.session.scalars(select(TransferRequest).where(TransferRequest.id.in_(ids))
                                      .order_by(TransferRequest.id).with_for_update()

@@ -162,6 +162,8 @@ class ComplaintsView(BaseView):
             resolved = complaints.resolve(item, request.form.get("resolution"), corrected_minutes=corrected)
             if resolved.correction_id is None:
                 return gettext("The complaint is resolved.")
+            if complaints.correction_of(resolved).status == RecordStatus.APPROVED:  # a record transferred in
+                return gettext("The complaint is resolved and the record corrected.")
             return gettext("The complaint is resolved. The correction waits for the group's decision on its "
                            "timekeeping page.")
 

@@ -37,6 +37,22 @@ def _hours_value(minutes) -> str:
     return "" if minutes is None else f"{minutes / 60:g}"
 
 
+def correction_page(view, record: ServiceRecord, *, title: str, action: str, back: str, admin: bool,
+                    form=None, status: int = 200):
+    """The correction form (hours/correct.html) for ``record``; ``form`` refills a refused one."""
+    form = form or {}
+    return view.render_template(
+        "hours/correct.html", title=title, record=correction_row(record),
+        current=_hours_value(hours.corrected_minutes(record)),
+        form={"hours": form.get("hours", ""), "reason": form.get("reason", "")},
+        action=action, back=back, admin=admin), status
+
+
+def correction_row(record: ServiceRecord) -> dict:
+    """What the correction form (hours/correct.html) shows of the original record."""
+    return {**_record_row(record), "project": record.project_name, "position": record.position_name}
+
+
 def _record_row(record: ServiceRecord) -> dict:
     """What a table shows of one record (copies on the row: no extra query)."""
     return {
@@ -199,12 +215,9 @@ class TimekeepingView(BaseView):
         return record
 
     def _correction_page(self, position, record, *, form=None, status=200):
-        return self.render_template(
-            "hours/correct.html", title=gettext("Correction"), position=position, project=position.project,
-            record=_record_row(record), current=_hours_value(hours.corrected_minutes(record)),
-            form={"hours": (form or {}).get("hours", ""), "reason": (form or {}).get("reason", "")},
-            action=url_for(".correct", position_id=position.id, record_id=record.id),
-            back=url_for(".index", position_id=position.id), admin=True), status
+        return correction_page(self, record, title=gettext("Correction"), form=form, status=status,
+                               action=url_for(".correct", position_id=position.id, record_id=record.id),
+                               back=url_for(".index", position_id=position.id), admin=True)
 
     @expose("/<int:position_id>/timekeeping/records/<int:record_id>/correct")
     @has_access
@@ -356,13 +369,9 @@ class MyHoursView(BaseView):
         return record
 
     def _correction_page(self, record, *, form=None, status=200):
-        form = form or {}
-        return self.render_template(
-            "hours/correct.html", title=gettext("Request a Correction"), position=record.position,
-            project=record.project, record=_record_row(record),
-            current=_hours_value(hours.corrected_minutes(record)),
-            form={"hours": form.get("hours", ""), "reason": form.get("reason", "")},
-            action=url_for(".correction_post", record_id=record.id), back=url_for(".index"), admin=False), status
+        return correction_page(self, record, title=gettext("Request a Correction"), form=form, status=status,
+                               action=url_for(".correction_post", record_id=record.id), back=url_for(".index"),
+                               admin=False)
 
     @expose("/records/<int:record_id>/correction")
     @has_access

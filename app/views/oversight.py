@@ -6,7 +6,7 @@ page size, sorting, POSTed foreign keys).
 """
 from urllib.parse import quote
 
-from flask import abort, flash, make_response, redirect
+from flask import abort, flash, make_response, redirect, request, url_for
 from flask_appbuilder import ModelView, expose, has_access
 from flask_appbuilder.actions import action
 from flask_babel import gettext, lazy_gettext as _
@@ -14,14 +14,14 @@ from flask_wtf.file import FileField
 from wtforms import BooleanField, SelectField, StringField
 from wtforms.validators import Optional as OptionalValidator
 
-from app.extensions import db
+from app.extensions import begin_write, db
 from app.models import (
     AuditEvent, GroupType, Honor, HonorLevel, JoinPolicy, Project, RecordSource, RecordStatus,
     RecruitScope, Region, ReviewStatus, ServiceRecord, Volunteer, VolunteerGroup,
 )
 from app.security.id_search import VolunteerInterface
 from app.security.permissions import (
-    ACTION_FLAG, ACTION_READ, ACTION_WRITE, ACTION_SUSPEND, ACTION_VIEW_PII, READ_ONLY, READ_WRITE, RESOURCE_AUDIT_EVENT,
+    ACTION_CORRECT, ACTION_FLAG, ACTION_READ, ACTION_WRITE, ACTION_SUSPEND, ACTION_VIEW_PII, READ_ONLY, READ_WRITE, RESOURCE_AUDIT_EVENT,
     RESOURCE_HONOR, RESOURCE_PROJECT, RESOURCE_REGION, RESOURCE_SERVICE_RECORD, RESOURCE_VOLUNTEER,
     RESOURCE_VOLUNTEER_GROUP,
 )
@@ -29,8 +29,9 @@ from app.security.scope import InRegion, InScope
 from app.security.scoped_views import ScopedInterface, ScopedViewMixin, scoped_rel_fields
 from app.services import honors, hours, projects, volunteers
 from app.services.clock import to_local
-from app.services.errors import DomainError
+from app.services.errors import DomainError, ScopeViolation
 from app.views.formatters import as_hours, blank, label, local_minute
+from app.views.pages import flash_errors
 
 
 COMMON_LABELS = {
@@ -203,11 +204,13 @@ class ServiceRecordModelView(ScopedViewMixin, ModelView):
     datamodel = ScopedInterface(ServiceRecord)
     route_base = "/service-records"
     class_permission_name = RESOURCE_SERVICE_RECORD
-    method_permission_name = {**READ_ONLY, "flag": ACTION_FLAG, "unflag": ACTION_FLAG}
-    base_permissions = ["can_read", "can_flag"]
+    method_permission_name = {**READ_ONLY, "flag": ACTION_FLAG, "unflag": ACTION_FLAG,
+                              "correction": ACTION_CORRECT, "correct": ACTION_CORRECT}
+    base_permissions = ["can_read", "can_flag", f"can_{ACTION_CORRECT}"]
 
     base_filters = [["id", InScope, None]]
     search_form_query_rel_fields = scoped_rel_fields("project", "group")
+    show_template = "service_records/show.html"  # adds 更正 for records transferred in
 
     list_title = show_title = _("Service Records")
     # Names, not relations: a record transferred in from another system has no project or
@@ -244,6 +247,53 @@ class ServiceRecordModelView(ScopedViewMixin, ModelView):
     @action("unflag", _("Unflag"), _("Clear the flag of the selected records?"), "fa-flag-o")
     def unflag(self, items):
         return self._flag(items, False)
+
+    def render_template(self, template, **kwargs):
+        if template == self.show_template and "pk" in kwargs:
+            record = self.datamodel.get(kwargs["pk"], self._base_filters)
+            kwargs["imported_correctable"] = (record is not None and record.source == RecordSource.TRANSFER_IN
+                                              and record.status == RecordStatus.APPROVED)
+        return super().render_template(template, **kwargs)
+
+    def _imported_record(self, pk) -> ServiceRecord:
+        """An approved record transferred in, inside the user's scope; else 404."""
+        record = self.datamodel.get(pk, self._base_filters)
+        if record is None or record.source != RecordSource.TRANSFER_IN or record.status != RecordStatus.APPROVED:
+            abort(404)
+        return record
+
+    def _correction_page(self, record, *, form=None, status=200):
+        from app.views.hours import correction_page
+
+        return correction_page(self, record, title=gettext("Correction"), form=form, status=status,
+                               action=url_for(".correct", pk=record.id), back=url_for(".show", pk=record.id),
+                               admin=True)
+
+    @expose("/correct/<int:pk>")
+    @has_access
+    def correction(self, pk):
+        """更正 of a record transferred from another system: it has no group here, so an
+        officer of its region corrects it (a new approved correction record)."""
+        return self._correction_page(self._imported_record(pk))
+
+    @expose("/correct/<int:pk>", methods=["POST"])
+    @has_access
+    def correct(self, pk):
+        begin_write()
+        record = self._imported_record(pk)
+        try:
+            minutes = hours.parse_hours(request.form.get("hours"), negative=True)
+            hours.correct_imported_record(record, minutes=minutes, reason=request.form.get("reason"))
+        except ScopeViolation:
+            db.session.rollback()
+            abort(404)
+        except DomainError as err:
+            flash_errors(err)
+            return self._correction_page(self._imported_record(pk), form=request.form, status=400)
+        db.session.commit()
+        flash(gettext("The correction of %(hours)s hours has been recorded.", hours=hours.hours_text(minutes)),
+              "success")
+        return redirect(url_for(".show", pk=pk))
 
     def _flag(self, items, flagged):
         from app.extensions import db

@@ -7,6 +7,8 @@ refusals and commit. Batches the user may not open answer 404.
 """
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from flask import Response, abort, flash, g, redirect, request, url_for
 from flask_appbuilder import AppBuilder, BaseView, expose, has_access
 from flask_babel import gettext, lazy_gettext as _
@@ -22,16 +24,21 @@ from app.views.pages import flash_errors
 from app.views.roster import _attachment
 
 
-def _download(data: bytes, mimetype: str, name: str) -> Response:
+def _download(data: bytes, mimetype: str, name: str, ascii_name: str | None = None) -> Response:
     response = Response(data, mimetype=mimetype)
-    response.headers["Content-Disposition"] = _attachment(name)
+    if ascii_name is None:
+        response.headers["Content-Disposition"] = _attachment(name)
+    else:  # a readable fallback for clients without RFC 5987, not "____-…"
+        response.headers["Content-Disposition"] = (
+            f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}")
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
 class MyRecordsExportView(BaseView):
     """The signed-in volunteer's own service records in the documented format
-    (docs/record-format.md), as JSON or CSV; nobody else's."""
+    (docs/record-format.md), as JSON or CSV; nobody else's. A user without a volunteer
+    record (an officer, the platform admin) gets 404: there is no file to download."""
 
     route_base = "/my/transfer"
     class_permission_name = RESOURCE_TRANSFER
@@ -39,28 +46,26 @@ class MyRecordsExportView(BaseView):
     base_permissions = [f"can_{ACTION_READ}"]
 
     def _volunteer(self):
-        return volunteers.volunteer_of_user(g.user)
-
-    def _no_volunteer(self):
-        return self.render_template("user_center/no_volunteer.html", title=gettext("Transfer Records"))
+        volunteer = volunteers.volunteer_of_user(g.user)
+        if volunteer is None:
+            abort(404)
+        return volunteer
 
     @expose("/records.json")
     @has_access
     def json(self):
         volunteer = self._volunteer()
-        if volunteer is None:
-            return self._no_volunteer()
         return _download(record_exchange.export_json(volunteer), "application/json",
-                         record_exchange.export_filename(volunteer, "json"))
+                         record_exchange.export_filename(volunteer, "json"),
+                         record_exchange.export_filename(volunteer, "json", ascii_only=True))
 
     @expose("/records.csv")
     @has_access
     def csv(self):
         volunteer = self._volunteer()
-        if volunteer is None:
-            return self._no_volunteer()
         return _download(record_exchange.export_csv(volunteer), "text/csv",
-                         record_exchange.export_filename(volunteer, "csv"))
+                         record_exchange.export_filename(volunteer, "csv"),
+                         record_exchange.export_filename(volunteer, "csv", ascii_only=True))
 
 
 class RecordImportView(BaseView):

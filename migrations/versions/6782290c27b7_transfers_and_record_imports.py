@@ -53,12 +53,13 @@ def upgrade():
         batch_op.alter_column('group_path',
                existing_type=sa.VARCHAR(length=128),
                nullable=True)
-        batch_op.create_unique_constraint('uq_service_record_external', ['external_system', 'external_id'])
+        batch_op.create_unique_constraint('uq_service_record_external', ['external_system', 'external_id', 'volunteer_id'])
         batch_op.create_check_constraint(
             'ck_service_record_origin',
             "(source = 'transfer_in' AND external_system IS NOT NULL AND external_id IS NOT NULL)"
-            " OR (source <> 'transfer_in' AND project_id IS NOT NULL AND group_id IS NOT NULL"
-            " AND group_path IS NOT NULL)")
+            " OR (source = 'correction' AND corrects_id IS NOT NULL)"
+            " OR (source NOT IN ('transfer_in', 'correction') AND project_id IS NOT NULL"
+            " AND group_id IS NOT NULL AND group_path IS NOT NULL)")
 
     with op.batch_alter_table('transfer_request', schema=None) as batch_op:
         batch_op.add_column(sa.Column('volunteer_name', sa.String(length=64), nullable=True))
@@ -78,6 +79,8 @@ def downgrade():
         batch_op.drop_column('volunteer_name')
 
     # Imported records have no project or group here: they cannot survive the downgrade.
+    op.execute("DELETE FROM service_record WHERE corrects_id IN "
+               "(SELECT id FROM service_record WHERE source = 'transfer_in')")
     op.execute("DELETE FROM service_record WHERE source = 'transfer_in'")
     with op.batch_alter_table('service_record', schema=None) as batch_op:
         batch_op.drop_constraint('ck_service_record_origin', type_='check')

@@ -132,6 +132,38 @@ def test_nul_in_json__is_400(client):
     assert resp.status_code == 400
 
 
+HELP_BODY = ('{"region_code": "410202001", "category": "civility", "title": "%s", "description": "需要帮助",'
+             ' "contact_name": "张先生", "contact_phone": "13800138000"}')
+
+
+@pytest.mark.parametrize("url,body,token", [
+    ("/api/v1/help_request/", HELP_BODY % "t\\ud800", None),  # anonymous
+    ("/api/v1/help_request/", HELP_BODY % "t\\udfff\\ud800", None),  # low before high: no pair
+    ("/api/v1/security/login", '{"username": "a\\ud800", "password": "x", "provider": "db"}', None),
+    ("/api/v1/membership/1/review", '{"decision": "reject", "\\ud800": "x"}', "culture_team_admin"),  # a key
+])
+def test_lone_surrogate_in_json__is_400_and_nothing_written(app, client, url, body, token):
+    from app.models import HelpRequest
+
+    headers = _token(client, token) if token else {}
+    with app.app_context():
+        before = db.session.query(HelpRequest).count()
+    resp = client.post(url, headers=headers, data=body, content_type="application/json")
+    assert resp.status_code == 400, resp.data
+    with app.app_context():
+        assert db.session.query(HelpRequest).count() == before
+
+
+def test_surrogate_pair_in_json__is_one_character_and_accepted(app, client):
+    from app.models import HelpRequest
+
+    resp = client.post("/api/v1/help_request/", data=HELP_BODY % "求助\\ud83d\\ude00",
+                       content_type="application/json")
+    assert resp.status_code == 201, resp.data
+    with app.app_context():
+        assert db.session.query(HelpRequest).order_by(HelpRequest.id.desc()).first().title == "求助\U0001F600"
+
+
 # --- Request size (MAX_CONTENT_LENGTH) ---
 
 OVER_LIMIT = 16 * 1024 * 1024 + 1

@@ -3,9 +3,10 @@ download (docs/record-format.md), 区域监管 → 服务记录导入 (upload, p
 确认导入, error report), the ``flask records`` commands, and the rest of the app living
 with records that have no project or group here (source ``transfer_in``).
 
-Demo facts used: vol_longting (李明华) lives in 龙亭区 (longting_officer, kaifeng_officer);
-shunhe_officer's 顺河回族区 does not hold them; vol_zhengzhou (刘建国) has records of a 郑州
-project (region 410105), one of them pending.
+Demo facts used: vol_longting (李明华) lives in 龙亭区 (longting_officer, kaifeng_officer,
+henan_officer); shunhe_officer's 顺河回族区 does not hold them; vol_zhengzhou (刘建国) has
+records of a 郑州 project (region 410105, inside henan_officer's 河南省 only), one of them
+pending. A record's service region must lie inside the importing officer's region.
 """
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ import io
 import itertools
 import json
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from types import SimpleNamespace
+from urllib.parse import quote
 
 import pytest
 from flask import g
@@ -36,6 +38,7 @@ from tests.integration._hours_helpers import acting, volunteer_of
 IMPORT = "/oversight/record-import/"
 FOREIGN = "henan-legacy"
 ZHENGZHOU_JINSHUI = "410105"
+LONGTING = "410202"
 BOOKSTORE_TEAM = "北书店街道社区志愿服务队"
 CULTURE_TEAM = "龙亭区文化馆志愿服务队"
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,11 +70,11 @@ def _free_days(app, volunteer_id: int, n: int, *, back: int = 400) -> list[date]
 
 
 def _row(vol, day: date, **changes) -> dict:
-    """A valid row of the format for ``vol`` on ``day`` (60 minutes in 郑州金水区)."""
+    """A valid row of the format for ``vol`` on ``day`` (60 minutes in 龙亭区)."""
     row = {"source_system": FOREIGN, "record_id": f"HN-{next(_ids):06d}", "volunteer_no": vol.no,
            "real_name": vol.name, "served_on": day.isoformat(), "start_time": "", "end_time": "",
            "minutes": 60, "hours": "", "project": "旧系统社区服务", "position": "引导员",
-           "organisation": "旧系统志愿服务队", "region_code": ZHENGZHOU_JINSHUI, "service_category": "",
+           "organisation": "旧系统志愿服务队", "region_code": LONGTING, "service_category": "",
            "description": "", "status": "approved"}
     row.update(changes)
     return row
@@ -80,6 +83,11 @@ def _row(vol, day: date, **changes) -> dict:
 def _json(rows, **envelope) -> bytes:
     document = {"format": record_exchange.FORMAT, "version": 1, "records": rows, **envelope}
     return json.dumps(document, ensure_ascii=False).encode("utf-8")
+
+
+def _json_escaped(rows, **envelope) -> bytes:
+    """``_json`` with non-ASCII as \\u escapes: lone surrogates (``"\\ud800"``) survive."""
+    return json.dumps({"format": record_exchange.FORMAT, "version": 1, "records": rows, **envelope}).encode("ascii")
 
 
 def _csv(rows, header=record_exchange.FIELDS, encoding="utf-8-sig") -> bytes:
@@ -184,7 +192,12 @@ def test_export_json__matches_the_ledger_with_corrections_folded_in(app, client)
     assert resp.status_code == 200 and resp.mimetype == "application/json"
     disposition = resp.headers["Content-Disposition"]
     assert disposition.startswith("attachment;") and f'{vol.no}.json"' in disposition
-    assert re.search(r'filename="[\x20-\x7e]+"', disposition)  # an ASCII fallback name
+    assert f'filename="service-records-{vol.no}.json"' in disposition  # a readable ASCII fallback
+    with app.test_request_context():
+        from flask_babel import gettext
+
+        name = f"{gettext('Service records')}-{vol.no}.json"  # 服务记录-… in zh_CN
+    assert disposition.endswith(f"filename*=UTF-8''{quote(name)}")
     document = json.loads(resp.data)
     assert (document["format"], document["version"], document["system"]) == ("volunteer-cloud-records", 1,
                                                                                "volunteer-cloud")
@@ -252,12 +265,15 @@ def test_export__bounded_number_of_queries(app):
     assert large == small <= 4
 
 
-def test_export__a_user_without_volunteer_record_gets_the_page_not_a_file(app, client):
-    login(client, "longting_officer")  # may read 转移接续, has no volunteer record
+@pytest.mark.parametrize("username", ["longting_officer", "admin"])
+def test_export__a_user_without_volunteer_record_gets_404(app, client, username):
+    """An officer (may read 转移接续) or the platform admin has no records to download: 404,
+    not a 200 page that a script would save as records.json."""
+    login(client, username)
     for suffix in ("json", "csv"):
         resp = client.get(f"/my/transfer/records.{suffix}")
-        assert resp.status_code == 200 and resp.mimetype == "text/html"
-        assert 'id="no-volunteer"' in resp.get_data(as_text=True)
+        assert resp.status_code == 404
+        assert "attachment" not in resp.headers.get("Content-Disposition", "")
     anonymous = app.test_client().get("/my/transfer/records.json")
     assert anonymous.status_code in (302, 401) and anonymous.mimetype != "application/json"
 
@@ -313,7 +329,7 @@ def test_round_trip__foreign_records_land_with_their_service_region(app, client)
     data, document = _zhengzhou_export_as_longting(app)
     longting = _vol(app, "vol_longting")
     before = _ledger_in_step(app, longting.id)
-    login(client, "longting_officer")
+    login(client, "henan_officer")  # 郑州 and 龙亭区 both lie in 河南省
     batch = _check(client, data)
     rows = _rows(app, batch)
     pending = [n for n, r in rows.items() if document["records"][n - 1]["status"] == "pending"]
@@ -327,7 +343,7 @@ def test_round_trip__foreign_records_land_with_their_service_region(app, client)
     assert _imported(app, longting.id) == []  # nothing before 确认导入
     assert _apply(client, batch).status_code == 302
     records = _imported(app, longting.id)
-    officer = _user_id(app, "longting_officer")
+    officer = _user_id(app, "henan_officer")
     expected = {r["record_id"]: r for r in document["records"] if r["status"] == "approved"}
     assert {r.external_id for r in records} == set(expected)
     for record in records:
@@ -357,7 +373,7 @@ def _user_id(app, username: str) -> int:
 
 def test_reimport__every_row_is_a_duplicate(app, client):
     data, document = _zhengzhou_export_as_longting(app)
-    login(client, "longting_officer")
+    login(client, "henan_officer")
     _apply(client, _check(client, data))
     count = len(_imported(app, _vol(app, "vol_longting").id))
     again = _check(client, data)
@@ -384,6 +400,10 @@ RULES = [
     ("source empty", {"source_system": ""}, "source_system", "source_missing"),
     ("source too long", {"source_system": "s" * 65}, "source_system", "too_long"),
     ("own system", {"source_system": "volunteer-cloud"}, "source_system", "own_system"),
+    ("own system, upper case", {"source_system": "VOLUNTEER-CLOUD"}, "source_system", "own_system"),
+    ("own system, full-width", {"source_system": "ｖｏｌｕｎｔｅｅｒ-cloud"}, "source_system", "own_system"),
+    ("own system, zero-width space", {"source_system": "volunteer\u200b-cloud"}, "source_system", "own_system"),
+    ("own system, spaced", {"source_system": " volunteer - cloud\t"}, "source_system", "own_system"),
     ("record id empty", {"record_id": ""}, "record_id", "record_id_missing"),
     ("record id too long", {"record_id": "r" * 65}, "record_id", "too_long"),
     ("volunteer number empty", {"volunteer_no": ""}, "volunteer_no", "volunteer_no_missing"),
@@ -405,6 +425,10 @@ RULES = [
     ("start time invalid", {"start_time": "25:00"}, "start_time", "bad_time"),
     ("end time invalid", {"end_time": "9.30"}, "end_time", "bad_time"),
     ("end before start", {"start_time": "10:00", "end_time": "09:00"}, "end_time", "end_before_start"),
+    ("minutes longer than the times", {"start_time": "08:00", "end_time": "09:00", "minutes": 61}, "minutes",
+     "longer_than_times"),
+    ("hours longer than the times", {"start_time": "08:00", "end_time": "09:00", "minutes": "", "hours": "1.5"},
+     "hours", "longer_than_times"),
     ("status pending", {"status": "pending"}, "status", "bad_status"),
     ("status rejected", {"status": "rejected"}, "status", "bad_status"),
     ("project empty", {"project": ""}, "project", "project_missing"),
@@ -414,6 +438,10 @@ RULES = [
     ("region empty", {"region_code": ""}, "region_code", "region_missing"),
     ("region unknown", {"region_code": "999999"}, "region_code", "unknown_region"),
     ("region not a code", {"region_code": "开封"}, "region_code", "unknown_region"),
+    ("region in Beijing", {"region_code": "110101"}, "region_code", "region_outside"),
+    ("region in 郑州", {"region_code": ZHENGZHOU_JINSHUI}, "region_code", "region_outside"),
+    ("region above the officer's", {"region_code": "4102"}, "region_code", "region_outside"),
+    ("region of a neighbour", {"region_code": "410203"}, "region_code", "region_outside"),
     ("not text", {"project": {"name": "x"}}, "project", "bad_value"),
     ("suspended volunteer", {"__suspend__": True}, "volunteer_no", "no_volunteer"),
 ]
@@ -459,7 +487,7 @@ def test_row_rules__accepted_spellings(app, client):
         _row(vol, days[3], start_time="8:05", end_time="09:35", minutes=90),
         _row(vol, days[4], minutes="", hours="0.01"),
     ]
-    login(client, "longting_officer")
+    login(client, "kaifeng_officer")  # 开封市 (4102) lies in their region
     batch = _check(client, _json(rows))
     assert all(r["outcome"] == "ok" for r in _rows(app, batch).values()), _rows(app, batch)
     _apply(client, batch)
@@ -540,6 +568,207 @@ def test_mixed_file__exactly_the_valid_rows_land_and_the_error_report_names_the_
     assert re.findall(r'id="count-(\w+)">(\d+)<', html)[-2:] == [("applied", "3"), ("skipped", "0")]
 
 
+# --- Clean text, normalised identifiers, times, regions and duplicates per volunteer ---
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_text__control_and_format_characters_cleaned_before_limits_and_storage(app, client, fmt):
+    """CR/LF/tab become spaces, other Cc and Cf characters go, spaces collapse: before the
+    length checks (a value over the limit only by invisible characters passes) and storage."""
+    vol = _vol(app, "vol_longting")
+    days = _free_days(app, vol.id, 2)
+    messy = "a\u202eb\x07c\nd"
+    rows = [
+        _row(vol, days[0], project=messy, position=messy, organisation=messy, description=f"  {messy}\t\r\n x",
+             real_name=f"\u200b{vol.name[0]}\t{vol.name[1:]}\u202e", record_id="R\u200b-\x07 1\n",
+             source_system="Legacy\u202e\r\n"),
+        _row(vol, days[1], project="项" * 120 + "\u200b\u200b\x07", description="d" * 255 + "\u202e\ufeff"),
+    ]
+    login(client, "longting_officer")
+    data = _json(rows) if fmt == "json" else _csv(rows)
+    batch = _check(client, data, f"records.{fmt}")
+    got = _rows(app, batch)
+    assert [r["outcome"] for r in got.values()] == ["ok", "ok"], got
+    _apply(client, batch)
+    first, second = _imported(app, vol.id)
+    assert (first.external_project, first.external_position, first.external_org) == ("abc d",) * 3
+    assert first.description == "abc d x"
+    assert (first.external_system, first.external_id) == ("legacy", "R-1")
+    assert (second.external_project, second.description) == ("项" * 120, "d" * 255)
+
+
+def test_identifiers__normalised_before_the_duplicate_checks_and_stored_casefolded(app, client):
+    vol = _vol(app, "vol_longting")
+    days = _free_days(app, vol.id, 5)
+    login(client, "longting_officer")
+    _apply(client, _check(client, _json([_row(vol, days[0], source_system="LEGACY", record_id="A-1")])))
+    [record] = _imported(app, vol.id)
+    assert (record.external_system, record.external_id) == ("legacy", "A-1")
+    rows = [
+        _row(vol, days[1], source_system="ｌｅｇａｃｙ", record_id="Ａ－１"),  # in the ledger
+        _row(vol, days[2], source_system="Legacy", record_id="B\u200b-2 "),
+        _row(vol, days[3], source_system="le gacy\u200b", record_id="Ｂ-2"),  # row 2 again
+        _row(vol, days[4], source_system="legacy", record_id="b-2"),  # record ids keep their case
+    ]
+    batch = _check(client, _csv(rows), "records.csv")
+    got = _rows(app, batch)
+    assert _reasons(got[2]) == ["duplicate_existing"]
+    assert (got[3]["outcome"], got[3]["source_system"], got[3]["record_id"]) == ("ok", "legacy", "B-2")
+    assert got[4]["errors"] == [{"column": "record_id", "reason": "duplicate_row", "args": {"row": 3}}]
+    assert got[5]["outcome"] == "ok"
+    _apply(client, batch)
+    assert [(r.external_system, r.external_id) for r in _imported(app, vol.id)] == [
+        ("legacy", "A-1"), ("legacy", "B-2"), ("legacy", "b-2")]
+
+
+def test_times__stored_in_utc_and_an_overlapping_record_is_flagged(app, client):
+    """Like local entry: a record whose times overlap another approved record of the
+    volunteer is flagged for the officers (not "late": imports are late by nature)."""
+    vol = _vol(app, "vol_longting")
+    day, = _free_days(app, vol.id, 1)
+    rows = [_row(vol, day, start_time="08:00", end_time="10:00", minutes=120),
+            _row(vol, day, start_time="09:30", end_time="11:00", minutes=90),  # overlaps the first
+            _row(vol, day, start_time="11:00", end_time="12:00", minutes=45)]  # touches the second only
+    login(client, "longting_officer")
+    batch = _check(client, _json(rows))
+    assert all(r["outcome"] == "ok" for r in _rows(app, batch).values())
+    _apply(client, batch)
+    first, second, third = _imported(app, vol.id)
+    assert (first.started_at, first.ended_at) == (datetime.combine(day, time(0, 0)), datetime.combine(day, time(2, 0)))
+    assert (third.started_at, third.ended_at) == (datetime.combine(day, time(3, 0)), datetime.combine(day, time(4, 0)))
+    with app.test_request_context():
+        overlap = hours._flag_texts()["overlap"]
+    assert (first.is_flagged, second.is_flagged, third.is_flagged) == (False, True, False)
+    assert second.flag_reasons == overlap
+    _ledger_in_step(app, vol.id)
+
+
+def test_export__end_time_left_out_when_the_corrected_minutes_no_longer_fit(app, client):
+    """A record corrected upwards outgrows its times: the export leaves the end time out, so
+    the file imports again (minutes at most end - start)."""
+    vol = _vol(app, "vol_longting")
+    with app.app_context():
+        timed = db.session.scalars(select(ServiceRecord).where(
+            ServiceRecord.volunteer_id == vol.id, ServiceRecord.status == RecordStatus.APPROVED,
+            ServiceRecord.source != RecordSource.CORRECTION, ServiceRecord.started_at.is_not(None),
+            ServiceRecord.ended_at.is_not(None), ServiceRecord.group_id.is_not(None))).all()
+        record = next(r for r in timed if r.group.name == BOOKSTORE_TEAM)
+        record_id, bookstore = record.id, {r.id for r in timed if r.group.name == BOOKSTORE_TEAM}
+    _correct(app, "longting_team_admin", record_id, 30)
+    login(client, "vol_longting")
+    document = json.loads(client.get("/my/transfer/records.json").data)
+    by_id = {int(r["record_id"]): r for r in document["records"]}
+    assert by_id[record_id]["start_time"] and by_id[record_id]["end_time"] == ""
+    others = [by_id[i] for i in bookstore - {record_id} if i in by_id]
+    assert all(r["end_time"] for r in others)
+    for row in document["records"]:
+        row.update(source_system="another-system")
+    officer = app.test_client()
+    login(officer, "henan_officer")
+    rows = _rows(app, _check(officer, json.dumps(document, ensure_ascii=False).encode()))
+    assert not [r for r in rows.values() if {"longer_than_times", "end_before_start", "bad_time"} & set(_reasons(r))]
+
+
+def test_region_scope__the_platform_admin_imports_a_record_served_anywhere(app, client):
+    vol = _vol(app, "vol_longting")
+    days = _free_days(app, vol.id, 2)
+    login(client, "admin")
+    batch = _check(client, _json([_row(vol, days[0], region_code="110101"),
+                                  _row(vol, days[1], region_code=ZHENGZHOU_JINSHUI)]))
+    assert all(r["outcome"] == "ok" for r in _rows(app, batch).values())
+    _apply(client, batch)
+    assert [r.region_path for r in _imported(app, vol.id)] == ["110000/110101/", "410000/410100/410105/"]
+
+
+def test_apply__rechecks_the_service_region_against_the_applying_officers_region(app):
+    """The creator's bindings narrowed between check and 确认导入: a row served outside
+    their region now is skipped with the same reason."""
+    from app.security.scope import scope_for_user
+
+    vol = _vol(app, "vol_longting")
+    days = _free_days(app, vol.id, 2)
+    with app.app_context():
+        kaifeng = app.appbuilder.sm.find_user(username="kaifeng_officer")
+        longting = app.appbuilder.sm.find_user(username="longting_officer")
+        batch = record_exchange.check_record_file(
+            "r.json", io.BytesIO(_json([_row(vol, days[0], region_code="410203"), _row(vol, days[1])])),
+            scope=scope_for_user(kaifeng), actor_id=kaifeng.id)
+        db.session.commit()
+        batch_id, valid = batch.id, batch.valid_rows
+        result = record_exchange.apply_record_import(batch, scope=scope_for_user(longting), actor_id=kaifeng.id)
+        db.session.commit()
+    assert valid == 2 and (result.applied, result.skipped) == (1, 1)
+    assert _rows(app, batch_id)[1]["apply_error"] == {"reason": "region_outside", "args": {"code": "410203"}}
+    assert [r.region_path for r in _imported(app, vol.id)] == ["410000/410200/410202/"]
+
+
+def test_ledger_duplicates__per_volunteer_so_they_tell_nothing_about_other_regions(app, client):
+    """(source_system, record_id) held only by a volunteer outside the officer's region reads
+    exactly like a fresh one, for a row naming that volunteer and for one naming their own."""
+    longting, shunhe = _vol(app, "vol_longting"), _vol(app, "vol_shunhe")
+    days = _free_days(app, longting.id, 2)
+    shunhe_day, = _free_days(app, shunhe.id, 1)
+    other = app.test_client()
+    login(other, "shunhe_officer")
+    _apply(other, _check(other, _json([_row(shunhe, shunhe_day, record_id="SHARED-1", region_code="410203")])))
+    assert [r.external_id for r in _imported(app, shunhe.id)] == ["SHARED-1"]
+    login(client, "longting_officer")
+    probe = _rows(app, _check(client, _json([_row(shunhe, days[0], record_id="SHARED-1"),
+                                             _row(shunhe, days[1], record_id="FRESH-1")])))
+    assert probe[1]["errors"] == probe[2]["errors"] == [{"column": "volunteer_no", "reason": "no_volunteer"}]
+    batch = _check(client, _json([_row(longting, days[0], record_id="SHARED-1"),
+                                  _row(longting, days[1], record_id="FRESH-2")]))
+    got = _rows(app, batch)
+    assert got[1]["errors"] == got[2]["errors"] == []
+    _apply(client, batch)
+    assert sorted(r.external_id for r in _imported(app, longting.id)) == ["FRESH-2", "SHARED-1"]
+    assert [r.external_id for r in _imported(app, shunhe.id)] == ["SHARED-1"]
+    _ledger_in_step(app, longting.id)
+
+
+def _batch_path(app, batch_id: int) -> str:
+    with app.app_context():
+        return db.session.get(RecordImport, batch_id).region_path
+
+
+def test_admin_batches__filed_under_the_region_their_volunteers_or_service_regions_share(app, client):
+    longting, minor, zhengzhou = _vol(app, "vol_longting"), _vol(app, "vol_minor"), _vol(app, "vol_zhengzhou")
+    day, = _free_days(app, longting.id, 1, back=900)
+    unknown = {"volunteer_no": "412024999999990", "real_name": ""}
+    login(client, "admin")
+    # Matched volunteers decide, wherever the service happened.
+    assert _batch_path(app, _check(client, _json([_row(longting, day, region_code="110101"),
+                                                  _row(minor, day)]))) == "410000/410200/410202/"
+    assert _batch_path(app, _check(client, _json([_row(longting, day), _row(zhengzhou, day)]))) == "410000/"
+    # None matched: the rows' service regions.
+    assert _batch_path(app, _check(client, _json([_row(longting, day, region_code="410202001", **unknown),
+                                                  _row(longting, day, region_code="410203", **unknown)]))) == (
+        "410000/410200/")
+    with app.app_context():
+        stored = db.session.scalar(select(func.count(RecordImport.id)))
+    # Nothing shared (two provinces) or nothing known: refused, never filed under some region.
+    for rows in ([_row(longting, day, region_code="410202", **unknown),
+                  _row(longting, day, region_code="110101", **unknown)],
+                 [_row(longting, day, region_code="999999", **unknown)]):
+        resp = _upload(client, _json(rows))
+        assert resp.status_code == 400 and 'class="alert alert-danger' in resp.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(func.count(RecordImport.id))) == stored
+    # The batch of 开封市's rows: kaifeng_officer opens it, longting_officer does not.
+    officer = app.test_client()
+    login(officer, "longting_officer")
+    kaifeng_batch = max(_batch_ids(app))
+    assert officer.get(f"{IMPORT}{kaifeng_batch}").status_code == 404
+    kaifeng = app.test_client()
+    login(kaifeng, "kaifeng_officer")
+    assert kaifeng.get(f"{IMPORT}{kaifeng_batch}").status_code == 200
+
+
+def _batch_ids(app) -> list[int]:
+    with app.app_context():
+        return list(db.session.scalars(select(RecordImport.id)))
+
+
 # --- CSV encodings and headers ---
 
 
@@ -562,6 +791,26 @@ def test_csv__gb18030_with_chinese_headers(app, client):
     records = _imported(app, vol.id)
     assert [(r.external_id, r.minutes, r.external_project, r.external_org, r.description) for r in records] == [
         (f"GB-{n}", 90, "敬老院探访", "开封市老年志愿服务队", "陪老人聊天") for n in range(2)]
+
+
+@pytest.mark.parametrize("case", ["csv, GB18030 byte order mark", "csv, doubled UTF-8 byte order mark",
+                                  "json, doubled UTF-8 byte order mark", "json, GB18030 byte order mark"])
+def test_decoding__byte_order_marks_are_dropped(app, client, case):
+    vol = _vol(app, "vol_longting")
+    day, = _free_days(app, vol.id, 1)
+    row = _row(vol, day, project="敬老院探访")
+    gb18030_bom, utf8_bom = b"\x84\x31\x95\x33", b"\xef\xbb\xbf"
+    data = {
+        "csv, GB18030 byte order mark": gb18030_bom + _csv([row], encoding="gb18030"),
+        "csv, doubled UTF-8 byte order mark": utf8_bom + _csv([row], encoding="utf-8-sig"),
+        "json, doubled UTF-8 byte order mark": utf8_bom * 2 + _json([row]),
+        "json, GB18030 byte order mark": gb18030_bom + _json([row]).decode().encode("gb18030"),
+    }[case]
+    login(client, "longting_officer")
+    batch = _check(client, data, "records." + case.split(",")[0])
+    assert [r["outcome"] for r in _rows(app, batch).values()] == ["ok"], _rows(app, batch)
+    _apply(client, batch)
+    assert [r.external_project for r in _imported(app, vol.id)] == ["敬老院探访"]
 
 
 @pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-8"])
@@ -589,10 +838,17 @@ def _bad_files():
         ("deep json", b"[" * 100000, "records.json"),
         ("wrong format", json.dumps({"format": "other", "version": 1, "records": [row]}).encode(), "r.json"),
         ("wrong version", _json([row], version=2), "r.json"),
+        ("version true", _json([row], version=True), "r.json"),
+        ("version 1.0", _json([row], version=1.0), "r.json"),
+        ("version as text", _json([row], version="1"), "r.json"),
+        ("version missing", json.dumps({"format": record_exchange.FORMAT, "records": [row]}).encode(), "r.json"),
+        ("version a lone surrogate", _json_escaped([row], version="\udc00"), "r.json"),
         ("no records", _json([]), "r.json"),
         ("missing column", (header + "\r\n" + ",".join("x" * 3 for _ in range(15))).encode(), "r.csv"),
         ("too many rows", _json([row] * (record_exchange.MAX_IMPORT_ROWS + 1)), "r.json"),
         ("not text", b"\xff\xfe\x00\xd8" * 10, "r.csv"),
+        ("utf-8 coded surrogate", (",".join(record_exchange.FIELDS) + "\r\n").encode() + b"x," * 15 + b"\xed\xa0\x80",
+         "r.csv"),
     ]
 
 
@@ -604,6 +860,35 @@ def test_upload__a_refused_file_stores_nothing(app, client, case, data, name):
     assert 'class="alert alert-danger' in resp.get_data(as_text=True)
     with app.app_context():
         assert db.session.scalar(select(func.count(RecordImport.id))) == 0
+
+
+@pytest.mark.parametrize("where", ["record_id", "real_name", "key", "description"])
+def test_upload__a_lone_surrogate_refuses_the_file_not_a_500(app, client, where):
+    """``"record_id": "G8\\ud800"`` in an otherwise valid file: refused as unreadable (400)."""
+    vol = _vol(app, "vol_longting")
+    day, = _free_days(app, vol.id, 1)
+    row = _row(vol, day)
+    if where == "key":
+        row["note\ud800"] = "x"
+    else:
+        row[where] = "G8\ud800" if where != "real_name" else vol.name + "\udfff"
+    login(client, "longting_officer")
+    resp = _upload(client, _json_escaped([_row(vol, day - timedelta(days=1)), row]))
+    assert resp.status_code == 400
+    assert 'class="alert alert-danger' in resp.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(func.count(RecordImport.id))) == 0
+
+
+def test_upload__a_wrong_version_is_quoted_as_the_file_spells_it(app, client):
+    from flask_babel import gettext
+
+    login(client, "longting_officer")
+    html = _upload(client, _json([{"record_id": "1"}], version="1")).get_data(as_text=True)
+    with app.test_request_context():
+        expected = gettext("Unsupported format version %(version)s (expected the integer %(expected)s).",
+                           version='"1"', expected=1)
+    assert expected in html.replace("&#34;", '"').replace("&quot;", '"')
 
 
 def test_upload__missing_column_names_it(app, client):
@@ -634,7 +919,8 @@ def test_out_of_scope_officer__gets_the_same_no_volunteer_error_as_an_unknown_nu
     vol = _vol(app, "vol_longting")
     days = _free_days(app, vol.id, 2)
     login(client, "shunhe_officer")
-    batch = _check(client, _json([_row(vol, days[0]), _row(vol, days[1], volunteer_no="412024999999990")]))
+    batch = _check(client, _json([_row(vol, days[0], region_code="410203"),
+                                  _row(vol, days[1], region_code="410203", volunteer_no="412024999999990")]))
     rows = _rows(app, batch)
     assert rows[1]["errors"] == rows[2]["errors"] == [{"column": "volunteer_no", "reason": "no_volunteer"}]
     assert rows[1]["volunteer_id"] is None  # nothing about the volunteer is kept
@@ -737,7 +1023,7 @@ def test_apply__a_row_refused_at_that_moment_is_skipped_and_the_others_land(app,
 
 def test_apply__a_duplicate_found_only_by_the_database_undoes_its_credit(app, client, monkeypatch):
     """The record lands between the apply's duplicate check and its insert (a concurrent
-    import): the unique (external_system, external_id) refuses it, its savepoint takes the
+    import): the unique (external_system, external_id, volunteer) refuses it, its savepoint takes the
     credit back, and the other rows still land."""
     vol = _vol(app, "vol_longting")
     days = _free_days(app, vol.id, 3)
@@ -797,14 +1083,14 @@ def test_apply__leaves_an_audit_trail(app, client):
 
 @pytest.fixture
 def imported(app):
-    """vol_longting with three records imported by longting_officer (service region 410105),
+    """vol_longting with three records imported by henan_officer (service region 410105),
     together enough for the first star."""
     vol = _vol(app, "vol_longting")
     days = _free_days(app, vol.id, 3)
     client = app.test_client()
-    login(client, "longting_officer")
-    rows = [_row(vol, day, minutes=1400, project=f"旧系统项目{n}", organisation="旧系统团体甲") for n, day in
-            enumerate(days)]
+    login(client, "henan_officer")
+    rows = [_row(vol, day, minutes=1400, project=f"旧系统项目{n}", organisation="旧系统团体甲",
+                 region_code=ZHENGZHOU_JINSHUI) for n, day in enumerate(days)]
     _apply(client, _check(client, _json(rows)))
     records = _imported(app, vol.id)
     assert len(records) == 3
@@ -933,12 +1219,12 @@ def test_cli__export_then_import_applies_the_valid_rows(app, tmp_path):
         line.update(source_system="zz-legacy", volunteer_no=longting.no, real_name=longting.name)
     file = tmp_path / "in.csv"
     file.write_bytes(_csv(lines))
-    dry = runner.invoke(args=["records", "import", str(file), "--user", "longting_officer", "--dry-run"])
+    dry = runner.invoke(args=["records", "import", str(file), "--user", "henan_officer", "--dry-run"])
     assert dry.exit_code == 0, dry.output
     assert _imported(app, longting.id) == []
     with app.app_context():
         assert db.session.scalar(select(func.count(RecordImport.id))) == 0
-    result = runner.invoke(args=["records", "import", str(file), "--user", "longting_officer"])
+    result = runner.invoke(args=["records", "import", str(file), "--user", "henan_officer"])
     assert result.exit_code == 0, result.output
     approved = [n + 2 for n, line in enumerate(lines) if line["status"] == "approved"]
     refused = [n + 2 for n, line in enumerate(lines) if line["status"] != "approved"]
@@ -946,7 +1232,7 @@ def test_cli__export_then_import_applies_the_valid_rows(app, tmp_path):
     assert all(f"row {n}: imported" in result.output for n in approved)
     records = _imported(app, longting.id)
     assert len(records) == len(approved)
-    assert {r.created_by_fk for r in records} == {_user_id(app, "longting_officer")}
+    assert {r.created_by_fk for r in records} == {_user_id(app, "henan_officer")}
     _ledger_in_step(app, longting.id)
     json_out = runner.invoke(args=["records", "export", longting.no])
     assert json_out.exit_code == 0

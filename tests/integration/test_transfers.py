@@ -379,3 +379,148 @@ def test_query_count__review_page_is_constant(app, client):
         db.session.commit()
         assert db.session.scalar(select(func.count(TransferRequest.id))) >= 3
     assert len(_queries(app, client, "/oversight/transfers/")) == one
+
+
+def test_ask__a_region_containing_the_home_is_refused(app, client):
+    """Moving to one's own county (or street) is no move, only a vaguer address."""
+    login(client, "vol_longting")
+    for code in ("410202", "410202001"):
+        resp = _ask(client, code)
+        assert resp.status_code == 400 and 'data-field="region_code"' in resp.get_data(as_text=True)
+    assert _requests(app) == []
+    assert _ask(client, "410202003").status_code == 302  # another street of the same county is a move
+
+
+def test_refuse__an_overlong_reason_is_refused_not_cut(app, client):
+    request_id = _asked(app, client)
+    login(client, "shunhe_officer")
+    assert _decide(client, request_id, "reject", "很" * 256).status_code == 302
+    assert _requests(app)[0].status == RequestStatus.PENDING
+
+
+# --- Records transferred in (转移接续) have no group here: officers of their region correct them ---
+
+
+def _imported(app, minutes=120, region_code="410202001", external_id="X1") -> int:
+    """An approved record imported from another system for vol_longting (credited like an import)."""
+    from app.models import Region
+    from app.services import hours
+    from app.services.clock import today
+    from datetime import timedelta
+
+    with app.app_context():
+        volunteer = volunteer_of("vol_longting")
+        region = db.session.scalar(select(Region).where(Region.code == region_code))
+        served_on = today() - timedelta(days=400)
+        record = ServiceRecord(
+            volunteer_id=volunteer.id, volunteer_name=volunteer.real_name, volunteer_no=volunteer.volunteer_no,
+            region_id=region.id, region_path=region.path, served_on=served_on, minutes=minutes,
+            source="transfer_in", status="approved", external_system="legacy", external_id=external_id,
+            external_project="旧系统项目", external_org="旧系统组织")
+        db.session.add(record)
+        db.session.flush()
+        hours.credit(volunteer.id, served_on, minutes, volunteer.real_name)
+        db.session.commit()
+        return record.id
+
+
+def _total(app) -> int:
+    with app.app_context():
+        return db.session.scalar(select(Volunteer.total_minutes).where(Volunteer.id == volunteer_of("vol_longting").id))
+
+
+def _corrections(app, record_id) -> list[tuple]:
+    with app.app_context():
+        return db.session.execute(select(ServiceRecord.minutes, ServiceRecord.status, ServiceRecord.project_id,
+                                         ServiceRecord.region_path, ServiceRecord.external_project)
+                                  .where(ServiceRecord.corrects_id == record_id)).all()
+
+
+def test_imported_correction__officer_of_its_region_corrects_it(app, client):
+    record_id = _imported(app)
+    total = _total(app)
+    login(client, "longting_officer")
+    page = client.get(f"/service-records/show/{record_id}").get_data(as_text=True)
+    assert 'id="correct-imported"' in page
+    form = client.get(f"/service-records/correct/{record_id}")
+    assert form.status_code == 200 and "旧系统项目" in form.get_data(as_text=True)
+    resp = client.post(f"/service-records/correct/{record_id}", data={"hours": "-1", "reason": "旧系统重复计时"})
+    assert resp.status_code == 302
+    [(minutes, status, project_id, region_path, project)] = _corrections(app, record_id)
+    assert (minutes, status, project_id, project) == (-60, "approved", None, "旧系统项目")
+    assert region_path.endswith("410202001/")
+    assert _total(app) == total - 60
+
+
+@pytest.mark.parametrize("user", ["shunhe_officer", "kaifeng_honors"])
+def test_imported_correction__others_are_refused(app, client, user):
+    record_id = _imported(app)
+    login(client, user)
+    assert client.get(f"/service-records/correct/{record_id}").status_code in (403, 404)
+    assert client.post(f"/service-records/correct/{record_id}",
+                       data={"hours": "-1", "reason": "x"}).status_code in (403, 404)
+    assert _corrections(app, record_id) == []
+
+
+def test_imported_correction__volunteer_and_group_admin_are_refused(app, client):
+    record_id = _imported(app)
+    for user in ("vol_longting", "longting_team_admin"):
+        other = login(app.test_client(), user)
+        assert other.post(f"/service-records/correct/{record_id}",
+                          data={"hours": "-1", "reason": "x"}).status_code in (302, 403, 404)
+        assert other.post(f"/my/hours/records/{record_id}/correction",
+                          data={"hours": "-1", "reason": "x"}).status_code in (403, 404)
+    assert _corrections(app, record_id) == []
+
+
+def test_imported_correction__only_records_transferred_in_and_within_range(app, client):
+    record_id = _imported(app, minutes=120)
+    with app.app_context():
+        local = db.session.scalar(select(ServiceRecord.id).where(
+            ServiceRecord.source == "group_entry", ServiceRecord.status == "approved",
+            ServiceRecord.region_path.startswith(LONGTING_PATH)))
+    login(client, "longting_officer")
+    assert client.get(f"/service-records/correct/{local}").status_code == 404  # its group corrects it
+    page = client.get(f"/service-records/show/{local}").get_data(as_text=True)
+    assert 'id="correct-imported"' not in page
+    resp = client.post(f"/service-records/correct/{record_id}", data={"hours": "-3", "reason": "多算"})
+    assert resp.status_code == 400
+    assert _corrections(app, record_id) == []
+
+
+def test_imported_correction__a_complaint_resolution_corrects_it_at_once(app, client):
+    record_id = _imported(app, minutes=120)
+    total = _total(app)
+    login(client, "vol_longting")
+    resp = client.post(f"/complaints/new?subject=service_record&id={record_id}", data={"text": "旧系统多记了一小时"})
+    assert resp.status_code == 302
+    with app.app_context():
+        from app.models import Complaint
+
+        complaint_id = db.session.scalar(select(Complaint.id).order_by(Complaint.id.desc()))
+    officer = login(app.test_client(), "longting_officer")
+    resp = officer.post(f"/complaints/{complaint_id}/resolve", data={"resolution": "核实后更正", "hours": "1"})
+    assert resp.status_code == 302
+    [(minutes, status, *_rest)] = _corrections(app, record_id)
+    assert (minutes, status) == (-60, "approved")
+    assert _total(app) == total - 60
+
+
+def test_complaint__an_officer_never_handles_their_own_report(app, client):
+    from app.models import Complaint, Project
+
+    with app.app_context():
+        project_id = db.session.scalar(select(Project.id).where(Project.region_path.startswith(LONGTING_PATH)))
+    login(client, "longting_officer")
+    resp = client.post(f"/complaints/new?subject=project&id={project_id}", data={"text": "项目信息不实"})
+    assert resp.status_code == 302
+    with app.app_context():
+        complaint_id = db.session.scalar(select(Complaint.id).order_by(Complaint.id.desc()))
+    for action in ("dismiss", "resolve"):
+        assert client.post(f"/complaints/{complaint_id}/{action}", data={"resolution": "自己处理"}).status_code == 302
+    with app.app_context():
+        assert db.session.get(Complaint, complaint_id).status == "pending"
+    other = login(app.test_client(), "kaifeng_officer")
+    assert other.post(f"/complaints/{complaint_id}/dismiss", data={"resolution": "经核实无误"}).status_code == 302
+    with app.app_context():
+        assert db.session.get(Complaint, complaint_id).status == "rejected"  # 不予受理

@@ -999,6 +999,82 @@ class Complaint(Scoped, Stamped, Model):
     correction_id: Mapped[Optional[int]] = mapped_column(ForeignKey("service_record.id"))
 
 
+# --- Statistics (统计分析): reference data and rollups (DESIGN.md §6) ---
+
+
+class CivilUnit(Scoped, Stamped, Model):
+    """A civil unit (文明单位) on the civil-affairs register: every one should register a
+    volunteer group (``group``, empty until it does) and every staff member should
+    register as a volunteer (the KPI reads the group's members ÷ ``staff_headcount``)."""
+
+    __tablename__ = "civil_unit"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    staff_headcount: Mapped[Optional[int]] = mapped_column(Integer)
+    group_id: Mapped[Optional[int]] = mapped_column(ForeignKey("volunteer_group.id"), unique=True)
+
+    group: Mapped[Optional[VolunteerGroup]] = relationship()
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+class StatDay(Model):
+    """Rollup: a fact summed per region × local day × metric × key, kept in step by the
+    services that change the facts (app/services/rollups.py) and rebuilt by ``flask
+    stats rebuild``. ``region`` is the fact's region cut to county level (a fact of a
+    province or prefecture region stays there), so the finest grain is county × day;
+    a larger region reads the sum over its path range. Metrics: ``vol_new`` (volunteers
+    approved that day, at their home county then), ``minutes`` by service category
+    (approved service minutes served that day, corrections included)."""
+
+    __tablename__ = "stat_day"
+    __table_args__ = (Index("ix_stat_day_metric_path_day", "metric", "region_path", "day"),)
+
+    region_id: Mapped[int] = mapped_column(ForeignKey("region.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    metric: Mapped[str] = mapped_column(String(24), primary_key=True)
+    key: Mapped[str] = mapped_column(String(32), primary_key=True, default="")
+    region_path: Mapped[str] = mapped_column(PathString())
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class StatTotal(Model):
+    """Rollup: a current count per region × metric × key (no time axis), kept like
+    ``StatDay``. ``volunteers`` counts approved volunteers at their home region (down to
+    the community: the registration-rate KPI per community) and ``groups`` approved
+    groups by type at the group's region; the breakdowns ``vol_gender``, ``vol_birth``
+    (birth year) and ``vol_star`` (star level) are kept per county."""
+
+    __tablename__ = "stat_total"
+    __table_args__ = (Index("ix_stat_total_metric_path", "metric", "region_path"),)
+
+    region_id: Mapped[int] = mapped_column(ForeignKey("region.id"), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(24), primary_key=True)
+    key: Mapped[str] = mapped_column(String(32), primary_key=True, default="")
+    region_path: Mapped[str] = mapped_column(PathString())
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class StatGroupMonth(Model):
+    """Rollup: per volunteer group and month (its first day), ``minutes`` (approved
+    service minutes the group recorded, by service date) and ``members`` (active members
+    joined minus those who left that month; the sum over all months is the current
+    roster). Feeds top groups, the group dashboard and the civil-unit KPI."""
+
+    __tablename__ = "stat_group_month"
+    __table_args__ = (Index("ix_stat_group_month_metric_path_month", "metric", "region_path", "month"),
+                      Index("ix_stat_group_month_group_path", "group_path"))
+
+    group_id: Mapped[int] = mapped_column(ForeignKey("volunteer_group.id"), primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    metric: Mapped[str] = mapped_column(String(24), primary_key=True)
+    group_path: Mapped[str] = mapped_column(PathString(128))
+    region_path: Mapped[str] = mapped_column(PathString())
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 # --- Audit ---
 
 

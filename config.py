@@ -49,6 +49,8 @@ SQLALCHEMY_TRACK_MODIFICATIONS = False
 HOUR_CODE_FAILURES = int(os.environ.get("HOUR_CODE_FAILURES", "10"))
 HOUR_CODE_FAILURE_WINDOW_SECONDS = int(os.environ.get("HOUR_CODE_FAILURE_WINDOW_SECONDS", "3600"))
 HOURS_BULK_FLAG_THRESHOLD = int(os.environ.get("HOURS_BULK_FLAG_THRESHOLD", "20"))
+# 统计分析: the registered-volunteer target per resident (the seed city's 13 %).
+REGISTRATION_RATE_TARGET = float(os.environ.get("REGISTRATION_RATE_TARGET", "0.13"))
 # 转移接续: this deployment's name in exported service records (their ``source_system``).
 # Set one per deployment, so records moving between two Volunteer Cloud systems keep
 # distinct ids; imported rows naming this system are refused (they are here already).

@@ -27,7 +27,7 @@ def create_app(config_object: str | object = "config", **overrides) -> Flask:
     """Build the portal: config, extensions, AppBuilder, views, CLI commands."""
     from app.security import hardening
     from app.security.roles import fab_roles
-    from app.services import audit, hours
+    from app.services import audit, hours, rollups
 
     app = Flask(__name__, instance_path=os.environ.get("INSTANCE_DIR") or None)
     app.config.from_object(config_object)
@@ -44,6 +44,7 @@ def create_app(config_object: str | object = "config", **overrides) -> Flask:
     hardening.init_app(app)
     audit.init_app(app)
     hours.init_app(app)  # the ledger's append-only guard
+    rollups.init_app(app)  # statistics counts reach their tables at COMMIT
 
     with app.app_context():
         appbuilder = AppBuilder()

@@ -1,4 +1,4 @@
-"""`flask` commands: bootstrap, load-regions, demo, records export / import."""
+"""`flask` commands: bootstrap, load-regions, demo, records export / import, stats rebuild."""
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
@@ -113,3 +113,23 @@ def register(app: Flask) -> None:
         click.echo(f"rows: {summary.total}, valid: {summary.valid}, errors: {summary.errors}"
                    + ("" if result is None else f", imported: {result.applied}, skipped: {result.skipped}")
                    + (" (dry run: nothing written)" if dry_run else f" (import {batch_id})"))
+
+    @app.cli.group("stats")
+    def stats_group():
+        """统计分析: the rollup tables behind the dashboards."""
+
+    @stats_group.command("rebuild")
+    @with_appcontext
+    def stats_rebuild_command():
+        """Recompute every rollup (stat_day, stat_total, stat_group_month) from the facts."""
+        import time
+
+        from app.services import rollups
+
+        started = time.perf_counter()
+        counts = rollups.rebuild()
+        db.session.commit()
+        seconds = time.perf_counter() - started
+        for table, rows in counts.items():
+            click.echo(f"{table}: {rows} rows")
+        click.echo(f"rebuilt in {seconds:.2f} s")

@@ -6,7 +6,8 @@ streets and communities of 龙亭区 and 顺河回族区, a group tree from the
 provincial federation down to community teams, about 200 volunteers with valid
 resident ID numbers, memberships, projects with positions, enrollments, service
 records, hour codes, honors, trainings and evaluations, plus one group in 郑州市. Finally it makes sure
-the demo accounts of ``DEMO_ACCOUNTS`` exist (password ``DEMO_PASSWORD``).
+the demo accounts of ``DEMO_ACCOUNTS`` exist (password ``DEMO_PASSWORD``), puts a few civil
+units on the register, and counts the statistics rollups (``rollups.rebuild``).
 
 Running it again changes nothing: a database that already holds the Kaifeng
 federation is not seeded twice. Random choices use fixed seeds, so the data is
@@ -33,6 +34,7 @@ from app.extensions import db
 from app.models import (
     SERVICE_CATEGORIES,
     BindingKind,
+    CivilUnit,
     Enrollment,
     EnrollmentOrigin,
     Evaluation,
@@ -63,7 +65,7 @@ from app.models import (
 from app.security import pii
 from app.security.bootstrap import bootstrap_security
 from app.security.roles import ADMIN, GROUP_ADMIN, HONORS_EDITOR, OFFICER, VOLUNTEER
-from app.services import accounts, groups, regions, volunteers
+from app.services import accounts, groups, regions, rollups, volunteers
 from app.services.clock import to_local, to_utc, today, utcnow
 from app.services.idcards import age_on, credit_code_check_char, mod11_2
 
@@ -242,6 +244,17 @@ PROJECTS = (
 )
 
 
+# --- Civil units (文明单位): name, division code, staff headcount, registered group ---
+
+CIVIL_UNITS = (
+    ("开封市龙亭区文化馆", LONGTING, 36, CULTURE_CENTRE_TEAM),
+    ("开封市顺河回族区第一中学", SHUNHE, 128, SCHOOL_TEAM),
+    ("开封市图书馆", "410200", 85, None),
+    ("开封市龙亭区北书店街道办事处", "410202001", 45, None),
+    ("开封市顺河回族区税务局", SHUNHE, 60, None),
+)
+
+
 # --- Volunteers behind the demo accounts ---
 
 
@@ -348,7 +361,14 @@ def load_demo() -> str:
         _DemoBuilder().build()
     _ensure_pending_groups()
     _ensure_accounts()
+    _ensure_civil_units()
     db.session.commit()
+    if not seeded_before or rollups.is_empty():
+        # The seeding writes most facts directly (and backdates approvals), so the
+        # statistics are counted afresh from them; a database seeded before the rollups
+        # existed gets them here too, so that 统计分析 shows its charts.
+        rollups.rebuild()
+        db.session.commit()
     return _summary(seeded_before)
 
 
@@ -389,6 +409,20 @@ def _ensure_pending_groups() -> None:
         if exists is None and current_app.appbuilder.sm.find_user(username=fields["username"]) is None:
             groups.register_group(password=DEMO_PASSWORD, password_confirm=DEMO_PASSWORD,
                                   join_policy=JoinPolicy.VERIFY, **fields)
+    db.session.flush()
+
+
+def _ensure_civil_units() -> None:
+    """Put the demo's civil units (文明单位) on the register, once each: two have registered
+    a volunteer group (the 文化馆's civil-unit team, the school's team), the others not yet."""
+    for name, region_code, headcount, group_name in CIVIL_UNITS:
+        if db.session.scalar(select(CivilUnit.id).where(CivilUnit.name == name)) is not None:
+            continue
+        region = regions.get_region(region_code)
+        group = (db.session.scalar(select(VolunteerGroup).where(VolunteerGroup.name == group_name))
+                 if group_name else None)
+        db.session.add(CivilUnit(name=name, region_id=region.id, region_path=region.path,
+                                 staff_headcount=headcount, group_id=group.id if group is not None else None))
     db.session.flush()
 
 

@@ -1040,6 +1040,23 @@ class StatDay(Model):
     value: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+class StatMonth(Model):
+    """Rollup: ``StatDay`` summed per month (its first day), kept by the same writers in
+    the same transaction. A period of whole months (the period picker's month, quarter
+    and year) reads these rows only — at most counties × months × keys, however many
+    facts lie below — and a custom period adds its partial months from ``StatDay``."""
+
+    __tablename__ = "stat_month"
+    __table_args__ = (Index("ix_stat_month_metric_path_month", "metric", "region_path", "month"),)
+
+    region_id: Mapped[int] = mapped_column(ForeignKey("region.id"), primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    metric: Mapped[str] = mapped_column(String(24), primary_key=True)
+    key: Mapped[str] = mapped_column(String(32), primary_key=True, default="")
+    region_path: Mapped[str] = mapped_column(PathString())
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class StatTotal(Model):
     """Rollup: a current count per region × metric × key (no time axis), kept like
     ``StatDay``. ``volunteers`` counts approved volunteers at their home region (down to
@@ -1059,9 +1076,10 @@ class StatTotal(Model):
 
 class StatGroupMonth(Model):
     """Rollup: per volunteer group and month (its first day), ``minutes`` (approved
-    service minutes the group recorded, by service date) and ``members`` (active members
-    joined minus those who left that month; the sum over all months is the current
-    roster). Feeds top groups, the group dashboard and the civil-unit KPI."""
+    service minutes the group recorded, by service date) and ``members`` (each active
+    membership counted once, in the local month it last became active — memberships
+    keep no join history — so the sum over all months is the current roster and the
+    running sum its growth). Feeds top groups, the group dashboard and the civil-unit KPI."""
 
     __tablename__ = "stat_group_month"
     __table_args__ = (Index("ix_stat_group_month_metric_path_month", "metric", "region_path", "month"),
@@ -1069,6 +1087,26 @@ class StatGroupMonth(Model):
 
     group_id: Mapped[int] = mapped_column(ForeignKey("volunteer_group.id"), primary_key=True)
     month: Mapped[date] = mapped_column(Date, primary_key=True)
+    metric: Mapped[str] = mapped_column(String(24), primary_key=True)
+    group_path: Mapped[str] = mapped_column(PathString(128))
+    region_path: Mapped[str] = mapped_column(PathString())
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class StatGroupPeriod(Model):
+    """Rollup: ``StatGroupMonth`` summed over longer periods, kept with it: a group's
+    approved service ``minutes`` per year (``period`` ``'2026'``) and per quarter
+    (``'2026-Q4'``: the period picker's names), and its ``members`` over all time
+    (``'all'``: the current roster). Top groups of a year or quarter read one row per
+    group, in value order (``ix_stat_group_period_top``: a province's top ten is the
+    first rows of its range), and the civil-unit KPI one row per group, instead of
+    summing every group's months."""
+
+    __tablename__ = "stat_group_period"
+    __table_args__ = (Index("ix_stat_group_period_top", "metric", "period", "value"),)
+
+    group_id: Mapped[int] = mapped_column(ForeignKey("volunteer_group.id"), primary_key=True)
+    period: Mapped[str] = mapped_column(String(8), primary_key=True)
     metric: Mapped[str] = mapped_column(String(24), primary_key=True)
     group_path: Mapped[str] = mapped_column(PathString(128))
     region_path: Mapped[str] = mapped_column(PathString())

@@ -21,6 +21,7 @@ RESOURCE_AUDIT_EVENT = "AuditEvent"
 RESOURCE_REPORTS = "Reports"
 RESOURCE_CONSOLE = "Console"
 RESOURCE_HOLIDAY = "Holiday"  # working-day calendar (节假日设置): Admin only
+RESOURCE_CIVIL_UNIT = "CivilUnit"  # the civil-unit register (文明单位): officers keep it
 
 # FAB's own views every signed-in user needs (own profile, own password).
 RESOURCE_FAB_USERINFO = "UserDBModelView"
@@ -73,7 +74,10 @@ MENU_USER_CENTER = "User Center"
 MENU_MY_PROFILE = "My Profile"
 MENU_VOLUNTEER_CARD = "Volunteer Card"
 MENU_GROUP_ADMIN = "Group Admin"
-MENU_STATISTICS = "Statistics"
+MENU_STATISTICS = "Statistics"  # the 统计分析 category
+MENU_REGION_STATISTICS = "Region Statistics"  # 统计分析 → 区域统计 (officers' dashboard)
+MENU_GROUP_STATISTICS = "Group Statistics"  # 统计分析 → 团体统计 (group admins)
+MENU_MY_STATISTICS = "My Statistics"  # 统计分析 → 我的统计 (volunteers)
 MENU_HONORS = "Honors"
 MENU_REGISTRATION_REVIEW = "Registration Review"
 MENU_HOLIDAYS = "Holiday Settings"
@@ -101,3 +105,4 @@ MENU_MY_REPORTS = "My Reports"  # 用户中心 → 我的举报
 MENU_TRANSFERS = "Transfer Records"  # 用户中心 → 转移接续 (move home region, export own records)
 MENU_TRANSFER_REVIEW = "Transfer Review"  # 区域监管 → 转移接续审核 (destination officers decide)
 MENU_RECORD_IMPORT = "Record Import"  # 区域监管 → 服务记录导入 (records from another system)
+MENU_CIVIL_UNITS = "Civil Units"  # 区域监管 → 文明单位 (the civil-unit register)

@@ -38,7 +38,8 @@ What is recorded (DESIGN.md §5 "Audit event"):
   unauthenticated request records actor ``anonymous``), else actor ``system``.
 
 Tables left out: ``audit_event`` itself, pure counters (``volunteer_number_counter``,
-and any model that sets ``__audit__ = False``), and FAB's ``ab_*`` tables except
+``volunteer_day``, the statistics rollups ``stat_*``, and any model that sets
+``__audit__ = False``), and FAB's ``ab_*`` tables except
 ``ab_user``, of which only identity, ``active``, password (as ``"***"``) and role
 changes are recorded (logins, which touch ``last_login`` and counters, are not).
 Updates that only touch bookkeeping columns (``changed_on``) or derived counters
@@ -72,8 +73,10 @@ from app.services.clock import utcnow
 VIEW_PII = "view_pii"
 # State columns, in priority order: a change of one of them names the event.
 STATE_COLUMNS = ("status", "is_suspended", "is_withdrawn", "is_flagged", "active")
-# Tables never audited: the log itself and pure counters.
-EXCLUDED_TABLES = frozenset({"audit_event", "volunteer_number_counter", "volunteer_day"})
+# Tables never audited: the log itself and pure counters (the ledger's day totals and
+# the statistics rollups, derived from audited rows).
+EXCLUDED_TABLES = frozenset({"audit_event", "volunteer_number_counter", "volunteer_day",
+                             "stat_day", "stat_month", "stat_total", "stat_group_month", "stat_group_period"})
 # Columns whose change alone is no event (bookkeeping, or counters derived from
 # audited rows: the service records, enrollments and redemptions behind them).
 IGNORED_COLUMNS = frozenset({"changed_on"})

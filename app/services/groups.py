@@ -16,7 +16,7 @@ from app.extensions import db
 from app.models import GroupType, JoinPolicy, Region, ReviewStatus, VolunteerGroup
 from app.security import pii
 from app.security.scope import current_scope, ensure_administers, path_is_under, row_id, under
-from app.services import regions, reviews
+from app.services import regions, reviews, rollups
 from app.services.clock import utcnow
 from app.services.errors import DomainError, ScopeViolation, ValidationFailed
 from app.services.idcards import parse_credit_code
@@ -717,6 +717,7 @@ def review_groups(groups: list[VolunteerGroup], decision: str, reason: str | Non
             group.status = ReviewStatus.APPROVED
             group.approved_on = now
             group.reject_reason = None
+            rollups.group_counted(group, +1)
         else:
             group.status = ReviewStatus.REJECTED
             group.reject_reason = reason

@@ -5,7 +5,8 @@ Minutes are integers. Approved records are never edited or deleted (a
 that references the original. Every approved minute is counted twice, in the same
 transaction as the record: in ``volunteer_day`` (whose CHECK keeps a volunteer's
 day at 24 hours, whatever runs concurrently) and in ``Volunteer.total_minutes``
-(the star level reads it).
+(the star level reads it); ``approve`` and ``credit`` also keep the statistics
+rollups (``rollups.minutes_credited``, ``rollups.star_moved``).
 
 Use cases: 生成时长码 (``generate_code``) and 录入时长码 (``redeem_code``), 申请时长
 (``apply_for_hours``) decided on the 计时 page (``decide_records``), 录入时长 by the
@@ -40,7 +41,7 @@ from app.models import (
 )
 from app.security.hardening import Budget
 from app.security.scope import current_scope, ensure_administers, path_is_under
-from app.services import reviews
+from app.services import reviews, rollups
 from app.services.clock import to_local, to_utc, today, utcnow
 from app.services.errors import DomainError, ScopeViolation, ValidationFailed
 
@@ -254,6 +255,7 @@ def approve(record: ServiceRecord) -> None:
     credit(record.volunteer_id, record.served_on, record.minutes, record.volunteer_name)
     record.status, record.approved_on, record.approved_by_fk = RecordStatus.APPROVED, now, actor
     db.session.flush()
+    rollups.minutes_credited(record, record.minutes)
     add_flags(record, record_flags(record))
 
 
@@ -266,7 +268,9 @@ def credit(volunteer_id: int, served_on: date, minutes: int, name: str = "") -> 
 
     :raises DomainError: the day would hold more than 24 hours, or less than nothing
     """
-    db.session.execute(select(Volunteer.id).where(Volunteer.id == volunteer_id).with_for_update())
+    status, home, before = db.session.execute(
+        select(Volunteer.status, Volunteer.region_path, Volunteer.total_minutes)
+        .where(Volunteer.id == volunteer_id).with_for_update()).one()
     day = db.session.scalar(select(VolunteerDay).where(
         VolunteerDay.volunteer_id == volunteer_id, VolunteerDay.served_on == served_on)
         .with_for_update().execution_options(populate_existing=True))
@@ -286,6 +290,8 @@ def credit(volunteer_id: int, served_on: date, minutes: int, name: str = "") -> 
     loaded = db.session.identity_map.get(db.session.identity_key(Volunteer, volunteer_id))
     if loaded is not None:
         db.session.expire(loaded, ["total_minutes"])  # read the database's sum next time
+    if status == ReviewStatus.APPROVED:  # 统计分析 counts approved volunteers by star level
+        rollups.star_moved(home, before or 0, (before or 0) + minutes)
     db.session.flush()
 
 

@@ -19,7 +19,7 @@ from app.models import (
 )
 from app.security import pii
 from app.security.hardening import Budget
-from app.services import reviews
+from app.services import reviews, rollups
 from app.services.clock import utcnow
 from app.services.errors import DomainError
 
@@ -42,6 +42,10 @@ def place_member(group: VolunteerGroup, volunteer: Volunteer, *, status: str, or
     if membership is None:
         membership = Membership(group_id=group.id, volunteer_id=volunteer.id)
         db.session.add(membership)
+    elif membership.status == MembershipStatus.ACTIVE:
+        # 统计分析 counts a member in the month they became active: take that back
+        # before decided_on moves on (re-added below if they stay active).
+        rollups.members_changed(membership, -1)
     membership.group_path = group.group_path
     membership.region_id = group.region_id
     membership.region_path = group.region_path
@@ -56,6 +60,8 @@ def place_member(group: VolunteerGroup, volunteer: Volunteer, *, status: str, or
         membership.decided_on = utcnow()
         membership.decided_by_fk = reviews.acting_user_id()
     db.session.flush()
+    if status == MembershipStatus.ACTIVE:
+        rollups.members_changed(membership, +1)
     return membership
 
 
@@ -158,6 +164,8 @@ def leave_group(volunteer: Volunteer, group: VolunteerGroup) -> Membership:
     membership = membership_of(group, volunteer) if volunteer is not None and group is not None else None
     if membership is None or membership.status not in CURRENT_STATUSES:
         raise DomainError(gettext("You are not a member of this group."))
+    if membership.status == MembershipStatus.ACTIVE:
+        rollups.members_changed(membership, -1)  # before decided_on moves on
     membership.status = MembershipStatus.LEFT
     membership.decided_on = utcnow()
     membership.decided_by_fk = reviews.acting_user_id()
@@ -253,4 +261,7 @@ def decide_requests(memberships: list[Membership], decision: str, reason: str | 
         membership.decided_on = now
         membership.decided_by_fk = actor
     db.session.flush()
+    if decision == APPROVE:
+        for membership in locked:
+            rollups.members_changed(membership, +1)
     return locked

@@ -24,7 +24,7 @@ from app.models import (
 )
 from app.security import pii
 from app.security.scope import Scope, current_scope, ensure_administers, find_region, path_is_under, row_id, under
-from app.services import groups, memberships, regions, reviews, rosters, volunteers
+from app.services import groups, memberships, regions, reviews, rollups, rosters, volunteers
 from app.services.clock import to_local, to_utc, today, utcnow
 from app.services.errors import DomainError, ScopeViolation
 from app.services.idcards import age_on
@@ -625,6 +625,7 @@ def update_project(project: Project, **fields) -> Project:
     values = _clean_project(errors, project.group, fields, project=project)
     errors.raise_if_any()
     region = values.pop("region")
+    old_category = project.category
     for key, value in values.items():
         if getattr(project, key) != value:
             setattr(project, key, value)
@@ -633,6 +634,7 @@ def update_project(project: Project, **fields) -> Project:
         for position in project.positions:
             position.region_id, position.region_path = region.id, region.path
     db.session.flush()
+    rollups.project_recategorised(project, old_category)  # 统计分析 counts minutes by category
     return project
 
 

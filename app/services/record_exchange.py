@@ -20,9 +20,10 @@ Rules:
   (the system casefolded) before any comparison.
 - Import, step 2 (``apply_record_import``): the OK rows become approved records
   (source ``transfer_in``, no project or group here: their names as text) that keep
-  the service region of the file; each is credited through ``hours.credit`` inside
-  its own savepoint, so a row refused at that moment (a duplicate or a full day that
-  appeared since the check) is skipped and reported while the others land.
+  the service region of the file; each is credited through ``hours.credit`` (and
+  counted by ``rollups.minutes_credited``) inside its own savepoint, so a row refused
+  at that moment (a duplicate or a full day that appeared since the check) is skipped
+  and reported while the others land.
 """
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ from app.models import (
 )
 from app.security.hardening import Budget
 from app.security.scope import Scope, current_scope, path_is_under, under
-from app.services import hours, reviews
+from app.services import hours, reviews, rollups
 from app.services.clock import to_local, to_utc, today, utcnow
 from app.services.errors import DomainError, ScopeViolation
 
@@ -1000,6 +1001,7 @@ def _write_row(row: dict, volunteer: Volunteer, region: Region, actor: int | Non
             record = _record_from_row(row, volunteer, region, actor, now)
             db.session.add(record)
             db.session.flush()
+            rollups.minutes_credited(record, record.minutes)
             hours.add_flags(record, [key for key in hours.record_flags(record) if key == "overlap"])
             db.session.flush()
     except IntegrityError:  # uq_service_record_external: imported for this volunteer meanwhile

@@ -36,7 +36,7 @@ from app.models import (
 from app.security import pii
 from app.security.hardening import rate_limiter
 from app.security.scope import Scope, current_scope, ensure_administers, ensure_in_scope, scope_clause
-from app.services import reviews
+from app.services import reviews, rollups
 from app.services.clock import utcnow
 from app.services.errors import DomainError, ScopeViolation, ValidationFailed
 from app.services.groups import is_approved
@@ -218,6 +218,8 @@ def remove_members(items: Iterable[Membership]) -> int:
             names="、".join(m.volunteer_name or "" for m in refused)))
     actor = reviews.acting_user_id()
     for membership in items:
+        if membership.status == MembershipStatus.ACTIVE:
+            rollups.members_changed(membership, -1)  # before decided_on moves on
         membership.status = MembershipStatus.REMOVED
         membership.decided_on = utcnow()
         membership.decided_by_fk = actor

@@ -23,7 +23,7 @@ from sqlalchemy import false, or_, select, true
 from app.extensions import db
 from app.models import Region, RequestStatus, ReviewStatus, TransferRequest, Volunteer
 from app.security.scope import Scope, current_scope, path_is_under, under
-from app.services import reviews
+from app.services import reviews, rollups
 from app.services.clock import utcnow
 from app.services.errors import DomainError, ScopeViolation
 from app.services.volunteers import FieldErrors, home_region
@@ -196,6 +196,7 @@ def _move(row: TransferRequest) -> None:
     destination = db.session.get(Region, row.region_id)
     # The request remembers where the volunteer really came from at the decision.
     row.from_region_id, row.from_region_path = volunteer.region_id, volunteer.region_path
+    rollups.volunteer_moved(volunteer, destination)
     volunteer.region_id, volunteer.region_path = destination.id, destination.path
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from app.extensions import db
 from app.models import IdType, Region, ReviewStatus, Volunteer, VolunteerNumberCounter
 from app.security import pii
-from app.services import reviews
+from app.services import reviews, rollups
 from app.services.clock import today, utcnow
 from app.services.errors import DomainError, ScopeViolation, ValidationFailed
 from app.services.idcards import age_on, mod11_2, parse_resident_id
@@ -431,6 +431,7 @@ def approve_volunteer(volunteer: Volunteer, *, on: date | None = None) -> Volunt
     volunteer.status = ReviewStatus.APPROVED
     volunteer.approved_on = utcnow()
     db.session.flush()
+    rollups.volunteer_counted(volunteer, +1)
     return volunteer
 
 

@@ -9,7 +9,7 @@ from flask_appbuilder import AppBuilder
 from flask_babel import lazy_gettext as _
 
 from app.security.permissions import (
-    MENU_AUDIT_LOG, MENU_HOLIDAYS, MENU_HONORS, MENU_MY_PROFILE, MENU_PROJECTS,
+    MENU_AUDIT_LOG, MENU_CIVIL_UNITS, MENU_HOLIDAYS, MENU_HONORS, MENU_MY_PROFILE, MENU_PROJECTS,
     MENU_REGIONS, MENU_REGISTRATION_REVIEW, MENU_SERVICE_RECORDS, MENU_VOLUNTEER_CARD,
     MENU_VOLUNTEER_GROUPS, MENU_VOLUNTEERS,
 )
@@ -17,13 +17,14 @@ from app.views.api import (
     HonorApi, HourCodeApi, ProjectApi, RegionApi, ServiceRecordApi, VolunteerApi, VolunteerGroupApi,
 )
 from app.views.oversight import (
-    AuditEventModelView, HonorModelView, ProjectModelView, RegionModelView, ServiceRecordModelView,
-    VolunteerGroupModelView, VolunteerModelView,
+    AuditEventModelView, CivilUnitModelView, HonorModelView, ProjectModelView, RegionModelView,
+    ServiceRecordModelView, VolunteerGroupModelView, VolunteerModelView,
 )
 from app.views import (
     certificates, complaints, groups, help_requests, hours, memberships, menus, projects, record_book,
     record_exchange, roster, transfers,
 )
+from app import charts
 from app.views.registration import RegistrationView
 from app.views.review import HolidayModelView, RegistrationReviewView
 
@@ -41,6 +42,8 @@ def register_views(appbuilder: AppBuilder) -> None:
                         label=_("Service Records"), **oversight)
     appbuilder.add_view(AuditEventModelView, MENU_AUDIT_LOG, icon="fa-history", label=_("Audit Log"), **oversight)
     appbuilder.add_view(RegionModelView, MENU_REGIONS, icon="fa-map-marker", label=_("Regions"), **oversight)
+    appbuilder.add_view(CivilUnitModelView, MENU_CIVIL_UNITS, icon="fa-building", label=_("Civil Units"),
+                        **oversight)
     appbuilder.add_view(HolidayModelView, MENU_HOLIDAYS, icon="fa-calendar", label=_("Holiday Settings"),
                         **oversight)
     appbuilder.add_view(HonorModelView, MENU_HONORS, icon="fa-trophy", label=_("Honors"))
@@ -57,6 +60,7 @@ def register_views(appbuilder: AppBuilder) -> None:
     complaints.register(appbuilder)  # 举报, 区域监管 → 举报处理
     record_exchange.register(appbuilder)  # my records as JSON/CSV, 区域监管 → 服务记录导入
     transfers.register(appbuilder)  # 用户中心 → 转移接续, 区域监管 → 转移接续审核
+    charts.register(appbuilder)  # 统计分析: 区域统计, 团体统计, 我的统计, /static-plotly/
     appbuilder.add_view_no_menu(RegistrationView)  # 注册志愿者, public; linked from the login page
     for api in (RegionApi, VolunteerApi, VolunteerGroupApi, ProjectApi, ServiceRecordApi, HonorApi, HourCodeApi):
         appbuilder.add_api(api)

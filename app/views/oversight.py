@@ -9,6 +9,7 @@ from urllib.parse import quote
 from flask import abort, flash, make_response, redirect, request, url_for
 from flask_appbuilder import ModelView, expose, has_access
 from flask_appbuilder.actions import action
+from flask_appbuilder.models.sqla.filters import FilterEqual
 from flask_babel import gettext, lazy_gettext as _
 from flask_wtf.file import FileField
 from wtforms import BooleanField, SelectField, StringField
@@ -16,18 +17,18 @@ from wtforms.validators import Optional as OptionalValidator
 
 from app.extensions import begin_write, db
 from app.models import (
-    AuditEvent, GroupType, Honor, HonorLevel, JoinPolicy, Project, RecordSource, RecordStatus,
+    AuditEvent, CivilUnit, GroupType, Honor, HonorLevel, JoinPolicy, Project, RecordSource, RecordStatus,
     RecruitScope, Region, ReviewStatus, ServiceRecord, Volunteer, VolunteerGroup,
 )
 from app.security.id_search import VolunteerInterface
 from app.security.permissions import (
     ACTION_CORRECT, ACTION_FLAG, ACTION_READ, ACTION_WRITE, ACTION_SUSPEND, ACTION_VIEW_PII, READ_ONLY, READ_WRITE, RESOURCE_AUDIT_EVENT,
-    RESOURCE_HONOR, RESOURCE_PROJECT, RESOURCE_REGION, RESOURCE_SERVICE_RECORD, RESOURCE_VOLUNTEER,
+    RESOURCE_CIVIL_UNIT, RESOURCE_HONOR, RESOURCE_PROJECT, RESOURCE_REGION, RESOURCE_SERVICE_RECORD, RESOURCE_VOLUNTEER,
     RESOURCE_VOLUNTEER_GROUP,
 )
 from app.security.scope import InRegion, InScope
 from app.security.scoped_views import ScopedInterface, ScopedViewMixin, scoped_rel_fields
-from app.services import honors, hours, projects, volunteers
+from app.services import civil_units, honors, hours, projects, volunteers
 from app.services.clock import to_local
 from app.services.errors import DomainError, ScopeViolation
 from app.views.formatters import as_hours, blank, label, local_minute
@@ -331,6 +332,48 @@ class AuditEventModelView(ScopedViewMixin, ModelView):
         "before_json": _("Before"), "after_json": _("After"), "request_id": _("Request ID"),
         "ip": _("IP address"),
     }
+
+
+class CivilUnitModelView(ScopedViewMixin, ModelView):
+    """文明单位: the civil-unit register of the officer's regions (统计分析 reads it for the
+    full-registration KPI). Officers add and edit units of their regions; the region is
+    typed as a division code and the group is picked among the approved groups in scope
+    (app/services/civil_units.py checks both again). Nobody deletes a unit here."""
+
+    datamodel = ScopedInterface(CivilUnit)
+    route_base = "/civil-units"
+    class_permission_name = RESOURCE_CIVIL_UNIT
+    method_permission_name = READ_WRITE
+    base_permissions = ["can_read", "can_write"]
+
+    base_filters = [["id", InScope, None]]
+    _approved_in_scope = [["id", InScope, None], ["status", FilterEqual, ReviewStatus.APPROVED.value]]
+    add_form_query_rel_fields = edit_form_query_rel_fields = {"group": _approved_in_scope}
+    search_form_query_rel_fields = scoped_rel_fields("group")
+    custom_search_filters = {"region_path": [InRegion]}
+
+    list_title = show_title = add_title = edit_title = _("Civil Units")
+    list_columns = ["name", "region", "staff_headcount", "group"]
+    show_columns = ["name", "region", "staff_headcount", "group", "created_on"]
+    add_columns = edit_columns = ["name", "division_code", "staff_headcount", "group"]
+    add_form_extra_fields = edit_form_extra_fields = {
+        # Not "region_code": that is the model's read-only property.
+        "division_code": StringField(_("Division code"), validators=[OptionalValidator()]),
+    }
+    search_columns = ["name", "region_path", "group"]
+    order_columns = ["name", "staff_headcount"]
+    base_order = ("name", "asc")
+    formatters_columns = {"group": blank, "staff_headcount": blank}
+    label_columns = {**COMMON_LABELS, "staff_headcount": _("Staff headcount"), "division_code": _("Division code")}
+
+    def prefill_form(self, form, pk):
+        form.division_code.data = self._scoped_item(pk).region_code
+
+    def pre_add(self, item):
+        civil_units.save_civil_unit(item, region_code=getattr(item, "division_code", None))
+
+    def pre_update(self, item):
+        civil_units.save_civil_unit(item, region_code=getattr(item, "division_code", None))
 
 
 # --- Honors (表彰激励) ---

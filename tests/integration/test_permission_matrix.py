@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from app.demo import DEMO_ACCOUNTS
 from app.extensions import db
 from app.models import (
-    AuditEvent, Enrollment, GroupAdmin, Honor, Membership, Project, RegionBinding, ServiceRecord,
+    AuditEvent, CivilUnit, Enrollment, GroupAdmin, Honor, Membership, Project, RegionBinding, ServiceRecord,
     Volunteer, VolunteerGroup,
 )
 from tests.conftest import app_on_copy, login
@@ -33,6 +33,7 @@ RESOURCES = {
     "honor": ("/honors", "honor", Honor),
     "audit_event": ("/audit-log", None, AuditEvent),
     "membership": ("/group-admin/members", "membership", Membership),
+    "civil_unit": ("/civil-units", None, CivilUnit),
 }
 # Scoped APIs whose rows are not the plain "region, group or own" scope, each tried by
 # actor in its own test module (who reads a certificate, a help request).
@@ -49,6 +50,7 @@ READERS = {
     "honor": {"Admin", "Officer", "HonorsEditor", "GroupAdmin", "Volunteer"},
     "audit_event": {"Admin", "Officer", "HonorsEditor", "GroupAdmin"},
     "membership": {"Admin", "Officer", "GroupAdmin", "Volunteer"},
+    "civil_unit": {"Admin", "Officer"},
 }
 
 
@@ -149,7 +151,7 @@ VIEW_NAMES = {
     "volunteer": "VolunteerModelView", "volunteer_group": "VolunteerGroupModelView",
     "project": "ProjectModelView", "service_record": "ServiceRecordModelView",
     "honor": "HonorModelView", "audit_event": "AuditEventModelView",
-    "membership": "MembershipModelView",
+    "membership": "MembershipModelView", "civil_unit": "CivilUnitModelView",
 }
 
 

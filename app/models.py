@@ -56,7 +56,10 @@ class Choices(enum.StrEnum):
 
     @classmethod
     def choices(cls) -> list[tuple[str, str]]:
-        return [(m.value, m.label) for m in cls]
+        """(value, label) pairs with *lazy* labels, translated when rendered: form classes
+        call this at import, which may happen outside any request (a label turned into
+        text there would stay English for good)."""
+        return [(m.value, cls._labels().get(m.value, m.value)) for m in cls]
 
     @property
     def label(self) -> str:

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import String, and_, case, exists, func, literal, or_, select, true, union_all
+from sqlalchemy import Float, String, and_, case, cast, exists, func, literal, or_, select, true, union_all
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.functions import FunctionElement
@@ -616,22 +616,27 @@ def review_backlog(area: Area, today: date) -> list[KeyValue]:
 # --- Officer dashboard: the city's targets ---
 
 
-def civil_units(area: Area) -> list[CivilUnitRow]:
-    """Civil units of ``area`` with a registered group: the group's current members
-    (StatGroupPeriod ``members`` over all time) against the unit's staff headcount (the
-    group's when the register has none), lowest rate first."""
+def civil_units(area: Area, limit: int | None = LIST_LIMIT) -> tuple[list[CivilUnitRow], int]:
+    """(civil units of ``area`` with a registered group, how many there are): the group's
+    current members (StatGroupPeriod ``members`` over all time) against the unit's staff
+    headcount (the group's when the register has none), lowest rate first, units of
+    unknown headcount last; ``limit`` None: all of them (the download)."""
     unit_region = aliased(Region)
-    rows = db.session.execute(
-        select(CivilUnit.name, unit_region.name, CivilUnit.staff_headcount, VolunteerGroup.staff_headcount,
-               StatGroupPeriod.value)
-        .join(VolunteerGroup, VolunteerGroup.id == CivilUnit.group_id)
-        .join(unit_region, unit_region.id == CivilUnit.region_id)
-        .outerjoin(StatGroupPeriod, and_(StatGroupPeriod.group_id == CivilUnit.group_id,
-                                         StatGroupPeriod.metric == MEMBERS, StatGroupPeriod.period == ALL_TIME))
-        .where(in_area(CivilUnit.region_path, area), CivilUnit.group_id.is_not(None)))
-    out = [CivilUnitRow(name, region, int(n or 0), unit_count or group_count)
-           for name, region, unit_count, group_count, n in rows]
-    return sorted(out, key=lambda r: (r.rate is None, r.rate if r.rate is not None else 0, r.name))
+    members = func.coalesce(StatGroupPeriod.value, 0)
+    headcount = func.coalesce(func.nullif(CivilUnit.staff_headcount, 0), VolunteerGroup.staff_headcount)
+    rate = cast(members, Float) / func.nullif(headcount, 0)
+    query = (select(CivilUnit.name, unit_region.name, members, headcount, func.count().over())
+             .join(VolunteerGroup, VolunteerGroup.id == CivilUnit.group_id)
+             .join(unit_region, unit_region.id == CivilUnit.region_id)
+             .outerjoin(StatGroupPeriod, and_(StatGroupPeriod.group_id == CivilUnit.group_id,
+                                              StatGroupPeriod.metric == MEMBERS, StatGroupPeriod.period == ALL_TIME))
+             .where(in_area(CivilUnit.region_path, area), CivilUnit.group_id.is_not(None))
+             .order_by(case((rate.is_(None), 1), else_=0), rate, CivilUnit.name, CivilUnit.id))
+    if limit is not None:
+        query = query.limit(limit)
+    rows = db.session.execute(query).all()
+    units = [CivilUnitRow(name, region, int(n or 0), count or None) for name, region, n, count, _total in rows]
+    return units, (rows[0][-1] if rows else 0)
 
 
 def _has_group():

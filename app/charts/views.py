@@ -423,7 +423,7 @@ def review_backlog(page: RegionPage) -> Chart:
 
 @chart(REGION_CHARTS)
 def civil_units(page: RegionPage) -> Chart:
-    rows = queries.civil_units(page.area)
+    rows, total = queries.civil_units(page.area, None if page.full else queries.LIST_LIMIT)
     title = gettext("Civil units: registered staff")
     drawn = rows[:queries.LIST_LIMIT]
     fig = figures.rate_bars([r.name for r in drawn], [r.rate for r in drawn], target=CIVIL_UNIT_TARGET,
@@ -435,8 +435,8 @@ def civil_units(page: RegionPage) -> Chart:
                    gettext("Staff registered (%)"), gettext("Target (%)")],
                   [[r.name, r.region, r.members, r.headcount, figures.percent(r.rate), goal] for r in rows])
     note = (gettext("The %(n)s units with the lowest rate are drawn; the download lists all %(total)s.",
-                    n=len(drawn), total=len(rows)) if len(rows) > len(drawn) else "")
-    return Chart("civil_units", title, table, fig if rows else None, note=note, total=len(rows),
+                    n=len(drawn), total=total) if total > len(drawn) else "")
+    return Chart("civil_units", title, table, fig if rows else None, note=note, total=total,
                  shown=None if rows else [])
 
 

@@ -67,6 +67,24 @@ def test_login__officer_sees_chinese_menu(client):
     assert "Region Oversight" not in page
 
 
+def test_choice_labels_taken_outside_a_request_are_translated_when_rendered(app):
+    """Form classes take their choices at import, which a test collection (or any early
+    import) may do outside every request: the labels must stay lazy, not turn into English
+    text for good (the 发布新项目 page once showed "Members of this group only")."""
+    from flask import has_app_context
+
+    from app.models import JoinPolicy, RecruitScope
+    from app.views.projects import ProjectForm
+
+    assert not has_app_context()
+    taken = dict(RecruitScope.choices()), dict(JoinPolicy.choices())
+    form_choices = dict(ProjectForm.recruit_scope.kwargs["choices"])  # taken when app.views.projects was imported
+    with app.test_request_context():
+        assert str(taken[0]["members_only"]) == "仅限本团体志愿者"
+        assert str(taken[1]["verify"]) == "验证信息后加入"
+        assert str(form_choices["members_only"]) == "仅限本团体志愿者"
+
+
 def test_language__english_selectable(client):
     login(client, "kaifeng_officer")
     client.get("/lang/en")

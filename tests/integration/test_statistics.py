@@ -316,7 +316,10 @@ def test_county_officer__dashboard_and_downloads_hold_only_the_county(app):
 def test_civil_unit_kpi__members_over_staff_headcount(app):
     _rebuild(app)
     client = _client(app, "kaifeng_officer")
-    rows = {r[0]: r for r in _csv(client, "/statistics/civil_units.csv")[1:]}
+    listed = _csv(client, "/statistics/civil_units.csv")[1:]
+    rates = [float(r[4]) for r in listed if r[4]]
+    assert rates == sorted(rates) and all(r[4] for r in listed[:len(rates)])  # lowest first, unknown last
+    rows = {r[0]: r for r in listed}
     with app.app_context():
         for unit in db.session.scalars(select(CivilUnit).where(CivilUnit.group_id.is_not(None),
                                                                under(CivilUnit.region_path, KAIFENG))):

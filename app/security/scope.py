@@ -174,6 +174,25 @@ def _any_under(column, paths) -> list:
     return [under(column, path) for path in paths]
 
 
+def officer_clause(column, scope: Scope | None = None):
+    """SQL predicate: ``column`` (a region path) lies in a region the user oversees as an
+    officer, or below it. Officer bindings only (honors-editor and group-admin bindings
+    do not count); everything for the platform admin. ``oversees`` is its twin for one
+    path in Python."""
+    scope = scope or current_scope()
+    if scope.everything:
+        return true()
+    parts = _any_under(column, scope.officer_paths)
+    return or_(*parts) if parts else false()
+
+
+def oversees(path: str | None, scope: Scope | None = None) -> bool:
+    """True when ``path`` lies in a region the user oversees as an officer (see
+    ``officer_clause``); always for the platform admin."""
+    scope = scope or current_scope()
+    return scope.everything or any(path_is_under(path, p) for p in scope.officer_paths)
+
+
 def scope_clause(model, scope: Scope):
     """SQL predicate: rows of ``model`` inside ``scope``. The one answer to
     "which rows may this user touch?", used by every filter, service and chart.

@@ -43,7 +43,7 @@ from app.models import (
 )
 from app.security import pii
 from app.security.hardening import Budget, client_address
-from app.security.scope import Scope, current_scope, ensure_administers, path_is_under, under
+from app.security.scope import Scope, current_scope, ensure_administers, officer_clause, oversees, under
 from app.services import honors as honors_service, record_book, reviews
 from app.services.clock import today, utcnow
 from app.services.errors import DomainError, ScopeViolation, ValidationFailed
@@ -608,10 +608,7 @@ def oversight_clause(scope: Scope):
     """SQL predicate: certificates in the officer's regions (区域监管 → 证明管理): group
     certificates by the issuing group's region, record summaries by the holder's home
     region. Officer bindings only; everything for the platform admin."""
-    if scope.everything:
-        return true()
-    parts = [under(Certificate.region_path, path) for path in scope.officer_paths]
-    return or_(*parts) if parts else false()
+    return officer_clause(Certificate.region_path, scope)
 
 
 OVERSIGHT_VALID, OVERSIGHT_WITHDRAWN = "valid", "withdrawn"
@@ -659,7 +656,7 @@ def may_withdraw(certificate: Certificate, scope: Scope | None = None) -> bool:
         return True
     if certificate.group_id is not None and certificate.group_id in scope.group_ids:
         return True
-    return any(path_is_under(certificate.region_path, path) for path in scope.officer_paths)
+    return oversees(certificate.region_path, scope)
 
 
 def withdraw_certificate(certificate: Certificate, reason: str | None, *, scope: Scope | None = None

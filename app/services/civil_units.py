@@ -7,16 +7,12 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import CivilUnit, ReviewStatus
-from app.security.scope import Scope, current_scope, path_is_under
+from app.security.scope import Scope, current_scope, oversees
 from app.services import regions
 from app.services.errors import ScopeViolation, ValidationFailed
 
 NAME_MAX = 100
 HEADCOUNT_MAX = 1_000_000
-
-
-def _officer_covers(scope: Scope, path: str | None) -> bool:
-    return scope.everything or any(path_is_under(path, p) for p in scope.officer_paths)
 
 
 def save_civil_unit(unit: CivilUnit, *, region_code=None, scope: Scope | None = None) -> CivilUnit:
@@ -30,7 +26,7 @@ def save_civil_unit(unit: CivilUnit, *, region_code=None, scope: Scope | None = 
     :raises ValidationFailed: ``fields`` maps each refused input to its messages
     """
     scope = scope if scope is not None else current_scope()
-    if unit.id is not None and not _officer_covers(scope, unit.region_path):
+    if unit.id is not None and not oversees(unit.region_path, scope):
         raise ScopeViolation()
     if not (scope.everything or scope.officer_paths):
         raise ScopeViolation()
@@ -67,7 +63,7 @@ def _check(unit: CivilUnit, region_code, scope: Scope):
     if region is None:
         refuse("division_code", gettext("Unknown region code %(code)s.", code=code[:12]) if code
                else gettext("Please enter the division code of the unit's region."))
-    elif not _officer_covers(scope, region.path):
+    elif not oversees(region.path, scope):
         refuse("division_code", gettext("The region lies outside your regions."))
 
     headcount = unit.staff_headcount
@@ -77,7 +73,7 @@ def _check(unit: CivilUnit, region_code, scope: Scope):
 
     group = unit.group
     if group is not None:
-        if group.status != ReviewStatus.APPROVED or not _officer_covers(scope, group.region_path):
+        if group.status != ReviewStatus.APPROVED or not oversees(group.region_path, scope):
             refuse("group", gettext("Choose an approved volunteer group of your regions."))
         elif db.session.scalar(select(CivilUnit.id).where(CivilUnit.group_id == group.id,
                                                           CivilUnit.id != (unit.id or 0))) is not None:

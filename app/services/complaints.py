@@ -36,7 +36,9 @@ from app.models import (
     Complaint, Project, RecordSource, RecordStatus, RequestStatus, ReviewStatus, ServiceRecord, VolunteerGroup,
 )
 from app.security.hardening import Budget
-from app.security.scope import Scope, current_scope, path_is_under, row_id, scope_clause, under
+from app.security.scope import (
+    Scope, current_scope, officer_clause as officer_regions, oversees, row_id, scope_clause, under,
+)
 from app.services import hours, reviews
 from app.services.clock import utcnow
 from app.services.errors import DomainError, ScopeViolation, ValidationFailed
@@ -203,11 +205,7 @@ def my_complaints(user_id: int | None, *, page: int = 0, page_size: int = PAGE_S
 
 def officer_clause(scope: Scope | None = None):
     """SQL predicate: complaints about subjects in the officer's regions (officer bindings only)."""
-    scope = scope or current_scope()
-    if scope.everything:
-        return true()
-    parts = [under(Complaint.region_path, p) for p in scope.officer_paths]
-    return or_(*parts) if parts else false()
+    return officer_regions(Complaint.region_path, scope)
 
 
 def officer_list(*, status: str = "", page: int = 0, page_size: int = PAGE_SIZE) -> tuple[list[Complaint], bool]:
@@ -231,8 +229,7 @@ def officer_complaint(complaint_id) -> Complaint:
 
 
 def _ensure_officer(path: str | None) -> None:
-    scope = current_scope()
-    if not (scope.everything or any(path_is_under(path, p) for p in scope.officer_paths)):
+    if not oversees(path):
         raise ScopeViolation()
 
 

@@ -28,7 +28,7 @@ from app.extensions import db
 from app.models import SERVICE_CATEGORIES, HelpRequest, Project, Region, RequestStatus, ReviewStatus, VolunteerGroup
 from app.security import pii
 from app.security.scope import (
-    Scope, current_scope, ensure_administers, find_region, path_is_under, row_id, under,
+    Scope, current_scope, ensure_administers, find_region, officer_clause, oversees, path_is_under, row_id, under,
 )
 from app.services import audit, reviews
 from app.services.clock import utcnow
@@ -224,11 +224,7 @@ def public_request(request_id) -> HelpRequest:
 def moderation_clause(scope: Scope | None = None):
     """SQL predicate: requests an officer moderates — those of their officer regions and
     below (honors-editor and group-admin bindings do not count)."""
-    scope = scope or current_scope()
-    if scope.everything:
-        return true()
-    parts = [under(HelpRequest.region_path, p) for p in scope.officer_paths]
-    return or_(*parts) if parts else false()
+    return officer_clause(HelpRequest.region_path, scope)
 
 
 def claimed_clause(scope: Scope | None = None):
@@ -323,8 +319,7 @@ def _lock(help_request: HelpRequest) -> HelpRequest:
 
 
 def _ensure_moderates(help_request: HelpRequest) -> None:
-    scope = current_scope()
-    if not (scope.everything or any(path_is_under(help_request.region_path, p) for p in scope.officer_paths)):
+    if not oversees(help_request.region_path):
         raise ScopeViolation()
 
 

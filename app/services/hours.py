@@ -40,7 +40,7 @@ from app.models import (
     ReviewStatus, ServiceRecord, Volunteer, VolunteerDay,
 )
 from app.security.hardening import Budget
-from app.security.scope import current_scope, ensure_administers, path_is_under
+from app.security.scope import current_scope, ensure_administers, oversees
 from app.services import reviews, rollups
 from app.services.clock import to_local, to_utc, today, utcnow
 from app.services.errors import DomainError, ScopeViolation, ValidationFailed
@@ -383,7 +383,7 @@ def flag_records(records: list[ServiceRecord], *, flagged: bool, reason: str | N
     if not (scope.everything or scope.officer_paths):
         raise DomainError(gettext("Only officers may flag service records."))
     for record in records:
-        if not (scope.everything or any(path_is_under(record.region_path, p) for p in scope.officer_paths)):
+        if not oversees(record.region_path, scope):
             raise ScopeViolation()
     changed = 0
     for record in records:
@@ -804,8 +804,7 @@ def correct_imported_record(record: ServiceRecord, *, minutes: int, reason: str)
     :raises DomainError: as ``correct_record``; the record was not transferred in
     """
     scope = current_scope()
-    if record is None or not (scope.everything
-                              or any(path_is_under(record.region_path, p) for p in scope.officer_paths)):
+    if record is None or not oversees(record.region_path, scope):
         raise ScopeViolation()
     reason = _check_reason(reason)
     original = _lock_original(record.id)

@@ -23,7 +23,9 @@ from app.models import (
     RecruitScope, ReviewStatus, ServiceRecord, Volunteer, VolunteerGroup,
 )
 from app.security import pii
-from app.security.scope import Scope, current_scope, ensure_administers, find_region, path_is_under, row_id, under
+from app.security.scope import (
+    Scope, current_scope, ensure_administers, find_region, oversees, path_is_under, row_id, under,
+)
 from app.services import groups, memberships, regions, reviews, rollups, rosters, volunteers
 from app.services.clock import to_local, to_utc, today, utcnow
 from app.services.errors import DomainError, ScopeViolation
@@ -1054,7 +1056,7 @@ def suspend_projects(items: list[Project]) -> int:
     if not (scope.everything or scope.officer_paths):
         raise DomainError(gettext("Only officers may close projects of their region."))
     for project in items:
-        if not (scope.everything or any(path_is_under(project.region_path, p) for p in scope.officer_paths)):
+        if not oversees(project.region_path, scope):
             raise ScopeViolation()
     changed = 0
     now = utcnow()

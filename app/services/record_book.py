@@ -32,7 +32,7 @@ from app.models import (
     Enrollment, EnrollmentStatus, Evaluation, Membership, MembershipStatus, Position, Project, RecordStatus,
     ServiceRecord, Training, Volunteer, VolunteerGroup,
 )
-from app.security.scope import Scope, current_scope, ensure_administers, path_is_under, scope_clause
+from app.security.scope import Scope, current_scope, ensure_administers, oversees, scope_clause
 from app.services import hours
 from app.services.clock import today, utcnow
 from app.services.errors import DomainError, ScopeViolation, ValidationFailed
@@ -208,7 +208,7 @@ def record_training(volunteer_ids, *, group: VolunteerGroup | None, title, provi
                 errors.setdefault("volunteer", []).append(_not_member_message(volunteer, group))
     else:
         for volunteer in chosen:
-            if not (scope.everything or any(path_is_under(volunteer.region_path, p) for p in scope.officer_paths)):
+            if not oversees(volunteer.region_path, scope):
                 raise ScopeViolation()
     if chosen and day is not None and title:
         twice = set(db.session.scalars(select(Training.volunteer_id).where(

@@ -39,7 +39,7 @@ from typing import IO, Any, Iterable, Iterator
 
 from flask import current_app
 from flask_babel import force_locale, gettext
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -48,7 +48,7 @@ from app.models import (
     RecordImport, RecordSource, RecordStatus, Region, ReviewStatus, ServiceRecord, Volunteer, VolunteerDay,
 )
 from app.security.hardening import Budget
-from app.security.scope import Scope, current_scope, path_is_under, under
+from app.security.scope import Scope, current_scope, officer_clause, oversees, under
 from app.services import hours, reviews, rollups
 from app.services.clock import to_local, to_utc, today, utcnow
 from app.services.errors import DomainError, ScopeViolation
@@ -617,10 +617,7 @@ def _chunks(values: list, size: int = LOOKUP_CHUNK) -> Iterator[list]:
 
 def _volunteer_clause(scope: Scope):
     """Volunteers an import may name: approved, living in the officer's regions."""
-    clause = Volunteer.status == ReviewStatus.APPROVED
-    if scope.everything:
-        return clause
-    return clause & or_(*[under(Volunteer.region_path, p) for p in scope.officer_paths])
+    return and_(Volunteer.status == ReviewStatus.APPROVED, officer_clause(Volunteer.region_path, scope))
 
 
 def _in_officer_scope(volunteer: Volunteer, scope: Scope) -> bool:
@@ -629,7 +626,7 @@ def _in_officer_scope(volunteer: Volunteer, scope: Scope) -> bool:
 
 def _path_in_scope(path: str, scope: Scope) -> bool:
     """A region path inside the importer's regions (the platform admin: anywhere)."""
-    return scope.everything or any(path_is_under(path, p) for p in scope.officer_paths)
+    return oversees(path, scope)
 
 
 def _find_volunteers(numbers: list[str], scope: Scope) -> dict[str, Volunteer]:
@@ -856,7 +853,7 @@ def ensure_import_access(batch: RecordImport | None, *, scope: Scope | None = No
         return batch
     if scope.officer_paths and (
             (actor is not None and batch.created_by_fk == actor)
-            or any(path_is_under(batch.region_path, p) for p in scope.officer_paths)):
+            or oversees(batch.region_path, scope)):
         return batch
     raise ScopeViolation()
 

@@ -18,11 +18,11 @@ at approval). Records from another system come in through ``record_exchange``.
 from __future__ import annotations
 
 from flask_babel import gettext, lazy_gettext
-from sqlalchemy import false, or_, select, true
+from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Region, RequestStatus, ReviewStatus, TransferRequest, Volunteer
-from app.security.scope import Scope, current_scope, path_is_under, under
+from app.security.scope import Scope, current_scope, officer_clause, oversees, path_is_under
 from app.services import reviews, rollups
 from app.services.clock import utcnow
 from app.services.errors import DomainError, ScopeViolation
@@ -122,15 +122,11 @@ def withdraw_request(volunteer: Volunteer, request_id) -> TransferRequest:
 def review_clause(scope: Scope | None = None):
     """SQL predicate: requests whose destination lies in the user's officer regions
     (honors-editor and group-admin bindings do not count)."""
-    scope = scope or current_scope()
-    if scope.everything:
-        return true()
-    parts = [under(TransferRequest.region_path, p) for p in scope.officer_paths]
-    return or_(*parts) if parts else false()
+    return officer_clause(TransferRequest.region_path, scope)
 
 
 def _reviews(row: TransferRequest, scope: Scope) -> bool:
-    return scope.everything or any(path_is_under(row.region_path, p) for p in scope.officer_paths)
+    return oversees(row.region_path, scope)
 
 
 def requests_to_review(status: str | None = PENDING, *, page: int = 0,

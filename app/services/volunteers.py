@@ -336,7 +336,7 @@ def register_account(*, username: str, password: str, password_confirm: str | No
     :raises ScopeViolation: the home region lies outside ``within``
     """
     from app.security.roles import VOLUNTEER
-    from app.security.scope import path_is_under
+    from app.security.scope import oversees
 
     errors = _FieldErrors()
     username = (username or "").strip()
@@ -344,8 +344,7 @@ def register_account(*, username: str, password: str, password_confirm: str | No
     check_username(errors, username)
     check_password(errors, password, password_confirm, username)
     region = _home_region(region_code)
-    if within is not None and region is not None and not within.everything and not any(
-            path_is_under(region.path, path) for path in within.officer_paths):
+    if within is not None and region is not None and not oversees(region.path, within):
         raise ScopeViolation()
     values = _clean_volunteer(errors, region=region, phone=mobile, require_phone=True, **fields)
     _check_email_free(errors, values["email"])
@@ -441,14 +440,9 @@ APPROVE, REJECT = reviews.APPROVE, reviews.REJECT
 def reviewable_clause(scope):
     """SQL predicate: volunteers the scope may review — under its *officer* regions only
     (group-admin, honors-editor and own-record scope never count); everything for Admin."""
-    from sqlalchemy import false, or_, true
+    from app.security.scope import officer_clause
 
-    from app.security.scope import under
-
-    if scope.everything:
-        return true()
-    parts = [under(Volunteer.region_path, path) for path in scope.officer_paths]
-    return or_(*parts) if parts else false()
+    return officer_clause(Volunteer.region_path, scope)
 
 
 def pending_registrations(scope, *, limit: int = 100) -> tuple[list[Volunteer], int]:
@@ -487,7 +481,7 @@ def review_volunteers(volunteers: list[Volunteer], decision: str, reason: str | 
     :raises DomainError: unknown decision, a reject without a reason, or a
         registration that is not pending (any more)
     """
-    from app.security.scope import current_scope, path_is_under
+    from app.security.scope import current_scope, oversees
     from app.services.errors import ScopeViolation
 
     scope = scope if scope is not None else current_scope()
@@ -499,8 +493,7 @@ def review_volunteers(volunteers: list[Volunteer], decision: str, reason: str | 
         nothing_selected=gettext("No registrations selected."))
     locked = reviews.lock_for_decision(Volunteer, volunteers)
     for volunteer in locked:
-        if not scope.everything and not any(
-                path_is_under(volunteer.region_path, path) for path in scope.officer_paths):
+        if not oversees(volunteer.region_path, scope):
             raise ScopeViolation()
     not_pending = [v for v in locked if v.status != ReviewStatus.PENDING]
     if not_pending:
@@ -667,13 +660,13 @@ def reveal_pii(volunteer: Volunteer, *, as_officer: bool = False) -> dict[str, s
 
     :raises ScopeViolation: an officer's request for a volunteer outside their regions
     """
-    from app.security.scope import current_scope, path_is_under
+    from app.security.scope import current_scope, oversees
     from app.services import audit
     from app.services.errors import ScopeViolation
 
     if as_officer:
         scope = current_scope()
-        if not (scope.everything or any(path_is_under(volunteer.region_path, p) for p in scope.officer_paths)):
+        if not oversees(volunteer.region_path, scope):
             raise ScopeViolation()
 
     shown = {

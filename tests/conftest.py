@@ -161,6 +161,35 @@ def login(client, username: str, password: str = "Demo12345!"):
     return client
 
 
+@contextlib.contextmanager
+def recorded_statements(app):
+    """Every SQL statement ``app``'s engine runs inside the block:
+    ``with recorded_statements(app) as statements: …``."""
+    from sqlalchemy import event
+
+    from app.extensions import db
+
+    statements: list[str] = []
+    with app.app_context():
+        engine = db.engine
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def statements_of(app, client, url: str) -> list[str]:
+    """The SQL statements one GET of ``url`` runs (the page must answer 200)."""
+    with recorded_statements(app) as statements:
+        assert client.get(url).status_code == 200, url
+    return statements
+
+
 @pytest.fixture
 def login_as(client):
     """``login_as("kaifeng_officer")`` logs the test client in as a demo account."""

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import AuditEvent, HelpRequest, Project, VolunteerGroup
 from app.security import pii
-from tests.conftest import login
+from tests.conftest import login, statements_of
 
 PHONE = "13912345678"
 CONTACT = "王秀梅"
@@ -653,20 +653,7 @@ def test_convert_service__only_the_claiming_groups_admin(app):
 
 
 def _statements(app, client, url) -> int:
-    from sqlalchemy import event
-
-    seen = []
-    with app.app_context():
-        engine = db.engine
-
-    def count(conn, cursor, statement, *args):
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        assert client.get(url).status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+    seen = statements_of(app, client, url)
     assert not any("count(" in s.lower() for s in seen), seen
     return len(seen)
 

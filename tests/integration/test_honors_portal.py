@@ -8,14 +8,14 @@ import io
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import (
     AuditEvent, BindingKind, Evaluation, Honor, Membership, MembershipStatus, Region, RegionBinding, Training,
     Volunteer, VolunteerGroup,
 )
-from tests.conftest import login
+from tests.conftest import login, statements_of
 from tests.integration._hours_helpers import volunteer_of
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -454,19 +454,7 @@ def test_group_card__attachment_link_for_the_groups_admins_only(app, client, log
 
 
 def _queries(app, client, url):
-    statements = []
-    with app.app_context():
-        engine = db.engine
-
-    def count(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        assert client.get(url).status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-    return statements
+    return statements_of(app, client, url)
 
 
 def _add_rows(start: int, stop: int) -> None:

@@ -1,11 +1,11 @@
 """List pages: constant query count (no N+1), capped COUNT, capped page size."""
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import ServiceRecord
 from app.security import scoped_views
-from tests.conftest import login
+from tests.conftest import login, statements_of
 
 VIEWS = [("/service-records", "ServiceRecordModelView"), ("/volunteers", "VolunteerModelView"),
          ("/projects", "ProjectModelView"), ("/volunteer-groups", "VolunteerGroupModelView"),
@@ -17,19 +17,7 @@ def _view(app, name):
 
 
 def _queries(app, client, url):
-    statements = []
-    with app.app_context():
-        engine = db.engine
-
-    def count(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        assert client.get(url).status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-    return statements
+    return statements_of(app, client, url)
 
 
 @pytest.mark.parametrize("route, view", VIEWS)

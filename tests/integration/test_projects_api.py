@@ -10,12 +10,11 @@ their own group's project; a volunteer redeems one.
 """
 from __future__ import annotations
 
-import contextlib
 import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import (
@@ -23,6 +22,7 @@ from app.models import (
     RecordSource, RecordStatus, ReviewStatus, ServiceRecord, Volunteer, VolunteerGroup,
 )
 from app.services.clock import today, utcnow
+from tests.conftest import recorded_statements
 
 BACKFILL = "龙亭区志愿服务时长补录"  # longting_corps_admin's backfill project
 BOOKSTREET = "书店街文明劝导"  # longting_team_admin's open project (anyone may sign up)
@@ -220,28 +220,12 @@ def test_list_projects__asked_for_some_columns_still_answers_whole_items(app, cl
     assert "positions" in resp.get_json()["result"][0]
 
 
-@contextlib.contextmanager
-def _count_queries(app):
-    statements = []
-    with app.app_context():
-        engine = db.engine
-
-    def count(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-
-
 @pytest.mark.parametrize("username", [None, "admin"])
 def test_list_projects__query_count_does_not_grow_with_the_page(app, client, username):
     headers = _token(client, username) if username else {}
     counts = []
     for size in (1, 3, 7):
-        with _count_queries(app) as statements:
+        with recorded_statements(app) as statements:
             resp = client.get(f"/api/v1/project/?q=(page_size:{size})", headers=headers)
         assert resp.status_code == 200 and len(resp.get_json()["result"]) == size
         assert all(r["positions"] for r in resp.get_json()["result"])
@@ -253,7 +237,7 @@ def test_list_projects__query_count_does_not_grow_with_the_page(app, client, use
 
 def test_get_project__one_query_for_its_positions(app, client):
     project = _project(app, BOOKSTREET)
-    with _count_queries(app) as statements:
+    with recorded_statements(app) as statements:
         assert client.get(f"/api/v1/project/{project.id}").status_code == 200
     assert len([s for s in statements if re.search(r"FROM position\b", s)]) == 1
 

@@ -16,7 +16,7 @@ from datetime import date, timedelta
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from app.charts.views import PLOTLY_PATH, PLOTLY_VERSION
 from app.extensions import db
@@ -27,7 +27,7 @@ from app.models import (
 from app.security.scope import path_is_under, under
 from app.services import rollups
 from app.services.clock import today, utcnow
-from tests.conftest import login
+from tests.conftest import login, statements_of
 
 HENAN, KAIFENG, LONGTING, SHUNHE = "410000/", "410000/410200/", "410000/410200/410202/", "410000/410200/410203/"
 CODES = {HENAN: "410000", KAIFENG: "410200", LONGTING: "410202", SHUNHE: "410203"}
@@ -536,19 +536,7 @@ def test_my_statistics__own_records_only(app):
 
 
 def _statements(app, client, url) -> list[str]:
-    statements = []
-    with app.app_context():
-        engine = db.engine
-
-    def count(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        assert client.get(url).status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-    return statements
+    return statements_of(app, client, url)
 
 
 def _grow(app, copies: int) -> None:

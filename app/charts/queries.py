@@ -36,9 +36,9 @@ from app.security.scope import Scope, path_is_under, under
 from app.services import workdays
 from app.services.errors import ScopeViolation
 from app.services.projects import ProjectStatus, closed_clause
-from app.services.rollups import (  # the metrics, as the writers name them
-    ALL_TIME, GROUPS, MEMBERS, MINUTES, VOL_BIRTH, VOL_GENDER, VOL_NEW, VOL_STAR, VOLUNTEERS, quarter_key,
-    year_key,
+from app.services.rollups import (  # the metrics, as the writers name them, and the local day in SQL
+    ALL_TIME, GROUPS, MEMBERS, MINUTES, VOL_BIRTH, VOL_GENDER, VOL_NEW, VOL_STAR, VOLUNTEERS, local_day_sql,
+    quarter_key, year_key,
 )
 
 LIST_LIMIT = 50  # rows of a list shown on screen; the download has them all
@@ -595,22 +595,29 @@ def review_backlog(area: Area, today: date) -> list[KeyValue]:
     """Pending registrations of ``area`` by the working days they have waited: keys
     "0" up to the review limit, then ``"over"`` past it.
 
-    Read directly from ``volunteer`` (status pending): the backlog is short, and its age
-    depends on today's calendar (``services.workdays``), which no rollup could keep.
+    Read directly from ``volunteer`` (status pending), counted per local day of
+    submission in SQL: the backlog is short, and its age depends on today's calendar
+    (``services.workdays``), which no rollup could keep.
     """
-    submitted = db.session.scalars(select(Volunteer.submitted_on).where(
+    day = local_day_sql(Volunteer.submitted_on)
+    per_day = db.session.execute(select(day, func.count()).where(
         Volunteer.status == ReviewStatus.PENDING, in_area(Volunteer.region_path, area),
-        Volunteer.submitted_on.is_not(None)))
-    ages = workdays.ages_in_workdays([workdays.local_date(s) for s in submitted], today)
+        Volunteer.submitted_on.is_not(None)).group_by(day)).all()  # a row per local day, not per registration
+    days = [_as_date(d) for d, _n in per_day]
     limit = workdays.review_limit()
     counts = {str(n): 0 for n in range(limit + 1)}
     over = 0
-    for age in ages:
+    for age, (_day, n) in zip(workdays.ages_in_workdays(days, today), per_day):
         if age > limit:
-            over += 1
+            over += n
         else:
-            counts[str(age)] += 1
+            counts[str(age)] += n
     return [KeyValue(k, v) for k, v in counts.items()] + [KeyValue("over", over)]
+
+
+def _as_date(value) -> date:
+    """A date column's value (SQLite returns ``func.date()`` as text)."""
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
 # --- Officer dashboard: the city's targets ---

@@ -361,6 +361,28 @@ def test_period__month_quarter_custom_and_a_bad_one(app):
     assert f'<span id="period-label">{year}</span>' in html  # this year instead, and a warning
 
 
+def test_review_backlog__ages_in_working_days_per_registration(app):
+    """The backlog counts pending registrations per local day of submission in SQL and ages
+    each day once: the same ages as counting registration by registration."""
+    from app.services import workdays
+
+    with app.app_context():
+        pending = list(db.session.scalars(select(Volunteer).where(
+            Volunteer.status == "pending", under(Volunteer.region_path, KAIFENG)).order_by(Volunteer.id)))
+        assert len(pending) >= 3
+        now = utcnow()
+        for n, volunteer in enumerate(pending):  # several on one day, one past midnight Beijing time
+            volunteer.submitted_on = now - timedelta(days=[1, 1, 4, 9, 30][n % 5], hours=n % 2 * 3)
+        db.session.commit()
+        ages = workdays.ages_in_workdays([workdays.local_date(v.submitted_on) for v in pending], today())
+        limit = workdays.review_limit()
+    expected = {str(n): 0 for n in range(limit + 1)} | {"over": 0}
+    for age in ages:
+        expected["over" if age > limit else str(age)] += 1
+    rows = _csv(_client(app, "kaifeng_officer"), "/statistics/review_backlog.csv")[1:]
+    assert [int(r[1]) for r in rows] == list(expected.values()) and sum(expected.values()) == len(pending)
+
+
 def test_xlsx__the_same_numbers_as_the_csv(app):
     client = _client(app, "kaifeng_officer")
     resp = client.get("/statistics/volunteers.xlsx")

@@ -42,8 +42,21 @@ def percent(rate: float | None) -> float | None:
 
 
 def to_json(fig: Figure) -> str:
-    """The figure as JSON text (what the page embeds)."""
-    return json.dumps(fig, ensure_ascii=False, separators=(",", ":"))
+    """The figure as JSON text (what the page embeds). Text is entity-escaped: plotly.js
+    reads tags such as ``<a href>``, ``<b>`` and ``<span style>`` in labels, and names are
+    user data; it shows ``&lt;`` as "<" again. ``customdata`` (the drill-down links) is
+    left as it is."""
+    return json.dumps(_escaped(fig), ensure_ascii=False, separators=(",", ":"))
+
+
+def _escaped(value, key: str = ""):
+    if isinstance(value, str):
+        return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    if isinstance(value, dict):
+        return {k: v if k == "customdata" else _escaped(v, k) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_escaped(v, key) for v in value]
+    return value
 
 
 def _value_axis(values: Sequence[float | None], label: str) -> dict:

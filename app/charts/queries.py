@@ -208,6 +208,12 @@ class Area:
         return cls(region.id, region.code, region.name, region.level, region.path, region.population)
 
     @property
+    def splits_by_child(self) -> bool:
+        """Whether the figures kept per county split by child region here: the children
+        are counties or larger (a county's streets have no rollups of their own)."""
+        return self.level < Region.COUNTY
+
+    @property
     def below_county(self) -> bool:
         """Rollups by day and the volunteers' breakdowns are kept per county: a street or
         community cannot read them (DESIGN.md §6: community × day explodes)."""
@@ -487,7 +493,7 @@ def minute_cells(area: Area, period: Period, kids: list[Area]) -> list[MinuteCel
     the hours per month, per category and per child region."""
     rows_in = _period_rows(MINUTES, area, period)
     columns = [rows_in.c.month.label("month"), rows_in.c.key.label("category"), rows_in.c.value]
-    split = bool(kids) and not area.below_county
+    split = bool(kids) and area.splits_by_child
     if split:
         columns.append(_child_key(rows_in.c.region_path, area, kids).label("child"))
     inner = select(*columns).subquery()

@@ -395,7 +395,7 @@ def hours_by_category(page: RegionPage) -> Chart:
 
 @chart(REGION_CHARTS)
 def hours_by_region(page: RegionPage) -> Chart:
-    if not page.county_grain or not page.kids:
+    if not page.kids or not page.area.splits_by_child:
         return None
     rows = queries.minutes_by_child(page.cells, page.kids, page.area)
     return _bar_chart("hours_by_region", gettext("Approved service hours by region"), page.region_names(rows),

@@ -39,6 +39,8 @@ def place_member(group: VolunteerGroup, volunteer: Volunteer, *, status: str, or
     allowed; this only writes it and flushes.
     """
     membership = existing if existing is not None else membership_of(group, volunteer)
+    if membership is not None:  # re-read locked: a concurrent leave, removal or add is seen, not counted twice
+        membership = reviews.lock_for_decision(Membership, [membership])[0]
     if membership is None:
         membership = Membership(group_id=group.id, volunteer_id=volunteer.id)
         db.session.add(membership)
@@ -162,6 +164,8 @@ def leave_group(volunteer: Volunteer, group: VolunteerGroup) -> Membership:
     :raises DomainError: neither a member nor a pending request
     """
     membership = membership_of(group, volunteer) if volunteer is not None and group is not None else None
+    if membership is not None:  # re-read locked: a concurrent removal is seen, not counted twice
+        membership = reviews.lock_for_decision(Membership, [membership])[0]
     if membership is None or membership.status not in CURRENT_STATUSES:
         raise DomainError(gettext("You are not a member of this group."))
     if membership.status == MembershipStatus.ACTIVE:

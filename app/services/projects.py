@@ -619,10 +619,13 @@ def update_project(project: Project, **fields) -> Project:
     :raises ValidationFailed: per field
     """
     ensure_administers(project.group)
-    ensure_open(project)
     unknown = set(fields) - set(PROJECT_FIELDS)
     if unknown:
         raise TypeError(f"unknown project fields: {sorted(unknown)}")
+    # Locked: an approval reads the category under a share lock (rollups.minutes_credited),
+    # so its minutes are counted under the category this edit leaves, never the old one.
+    reviews.lock_for_decision(Project, [project])
+    ensure_open(project)
     errors = FieldErrors()
     values = _clean_project(errors, project.group, fields, project=project)
     errors.raise_if_any()

@@ -383,8 +383,10 @@ def minutes_credited(record: ServiceRecord, minutes: int) -> None:
     if not minutes:
         return
     county_id, county = _county_region(record.region_path)
-    project = db.session.get(Project, record.project_id) if record.project_id is not None else None
-    category = (project.category or "") if project is not None else ""
+    category = ""
+    if record.project_id is not None:  # under a share lock: an edit of the category waits (projects.update_project)
+        category = db.session.scalar(select(Project.category).where(Project.id == record.project_id)
+                                     .with_for_update(read=True)) or ""
     _add_days([dict(region_id=county_id, region_path=county, day=record.served_on, metric=MINUTES,
                         key=category, value=minutes)])
     if record.group_id is not None:

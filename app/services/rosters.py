@@ -211,6 +211,7 @@ def remove_members(items: Iterable[Membership]) -> int:
     items = list(items)
     for membership in items:
         ensure_administers(membership.group)
+    items = reviews.lock_for_decision(Membership, items)  # a concurrent leave is seen, not counted twice
     refused = [m for m in items if m.status not in CURRENT]
     if refused:
         raise DomainError(gettext(

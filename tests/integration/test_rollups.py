@@ -35,9 +35,9 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import (
-    AuditEvent, CivilUnit, Enrollment, GroupType, Membership, MembershipStatus, Position, Project, RecordImport,
-    RecordSource, RecordStatus, Region, RequestStatus, ReviewStatus, ServiceRecord, StatDay, StatGroupMonth,
-    StatGroupPeriod, StatMonth, StatTotal, TransferRequest, Volunteer, VolunteerGroup,
+    SERVICE_CATEGORIES, AuditEvent, CivilUnit, Enrollment, GroupType, Membership, MembershipStatus, Position,
+    Project, RecordImport, RecordSource, RecordStatus, Region, RequestStatus, ReviewStatus, ServiceRecord, StatDay,
+    StatGroupMonth, StatGroupPeriod, StatMonth, StatTotal, TransferRequest, User, Volunteer, VolunteerGroup,
 )
 from app.security import pii
 from app.services import (
@@ -829,6 +829,112 @@ def test_interleaved_writers__no_deadlock_on_the_hot_rollup_rows_postgres(app):
         assert db.session.scalar(select(func.count()).select_from(ServiceRecord).where(
             ServiceRecord.position_id == position_id, ServiceRecord.served_on == day,
             ServiceRecord.volunteer_id.in_([v1, v2, v3]), ServiceRecord.minutes == 30)) >= 3
+        assert kept_vs_rebuild() == [] and direct_mismatches() == []
+
+
+@pytest.mark.postgres
+def test_category_edit_racing_an_approval__minutes_land_under_the_new_category_postgres(app):
+    """A changes the project's category and holds its transaction open; B records (and so
+    approves) hours on the project meanwhile. B's share lock on the project waits for A,
+    then counts under the new category; without it B would count under the old one while
+    A's move of the project's minutes never saw B's record."""
+    with acting(app, "longting_team_admin"):
+        position = position_of(BOOKSTORE, BOOKSTORE_GUIDE)
+        position_id, project_id = position.id, position.project_id
+        new_category = next(c for c in SERVICE_CATEGORIES if c != position.project.category)
+        volunteer = accepted_in(position)[0]
+        day = free_day([volunteer], position.project, need=60)
+        db.session.rollback()
+    a_edited, errors = threading.Event(), []
+
+    def writer_a():
+        with acting(app, "longting_team_admin"):
+            try:
+                projects.update_project(db.session.get(Project, project_id), category=new_category)
+                a_edited.set()
+                time.sleep(1.5)  # B records hours on the project now
+                db.session.commit()
+            except BaseException as err:  # noqa: BLE001 - reported below
+                db.session.rollback()
+                errors.append(err)
+            finally:
+                a_edited.set()
+
+    def writer_b():
+        a_edited.wait(timeout=30)
+        with acting(app, "longting_team_admin"):
+            try:
+                hours.record_hours(db.session.get(Position, position_id), [db.session.get(Volunteer, volunteer)],
+                                   served_on=day, minutes=30)
+                db.session.commit()
+            except BaseException as err:  # noqa: BLE001 - reported below
+                db.session.rollback()
+                errors.append(err)
+
+    threads = [threading.Thread(target=writer_a), threading.Thread(target=writer_b)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    with app.app_context():
+        assert db.session.get(Project, project_id).category == new_category
+        assert db.session.scalar(select(func.count()).select_from(ServiceRecord).where(
+            ServiceRecord.position_id == position_id, ServiceRecord.served_on == day,
+            ServiceRecord.volunteer_id == volunteer, ServiceRecord.minutes == 30)) == 1
+        assert kept_vs_rebuild() == [] and direct_mismatches() == []
+
+
+@pytest.mark.postgres
+def test_leave_racing_a_removal__the_member_is_taken_back_once_postgres(app):
+    """The group's admin removes vol_longting while vol_longting leaves: whoever comes second
+    re-reads the membership under its lock and finds it gone (leaving is then refused), so
+    the member count drops by one, not two."""
+    with acting(app, "longting_team_admin"):
+        group = db.session.scalar(select(VolunteerGroup).where(VolunteerGroup.name == BOOKSTORE_TEAM))
+        volunteer = db.session.scalar(select(Volunteer).join(User, User.id == Volunteer.user_id)
+                                      .where(User.username == "vol_longting"))
+        membership = memberships.membership_of(group, volunteer)
+        assert membership.status == MembershipStatus.ACTIVE
+        group_id, volunteer_id, membership_id = group.id, volunteer.id, membership.id
+        db.session.rollback()
+    a_removed, errors, refused = threading.Event(), [], []
+
+    def admin():
+        with acting(app, "longting_team_admin"):
+            try:
+                rosters.remove_members([db.session.get(Membership, membership_id)])
+                a_removed.set()
+                time.sleep(1.5)  # the volunteer leaves now
+                db.session.commit()
+            except BaseException as err:  # noqa: BLE001 - reported below
+                db.session.rollback()
+                errors.append(err)
+            finally:
+                a_removed.set()
+
+    def member():
+        a_removed.wait(timeout=30)
+        with acting(app, "vol_longting"):
+            try:
+                memberships.leave_group(db.session.get(Volunteer, volunteer_id),
+                                        db.session.get(VolunteerGroup, group_id))
+                db.session.commit()
+            except DomainError as err:
+                db.session.rollback()
+                refused.append(err)
+            except BaseException as err:  # noqa: BLE001 - reported below
+                db.session.rollback()
+                errors.append(err)
+
+    threads = [threading.Thread(target=admin), threading.Thread(target=member)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == [] and len(refused) == 1
+    with app.app_context():
+        assert db.session.get(Membership, membership_id).status == MembershipStatus.REMOVED
         assert kept_vs_rebuild() == [] and direct_mismatches() == []
 
 

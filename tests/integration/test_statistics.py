@@ -31,6 +31,7 @@ from tests.conftest import login, statements_of
 
 HENAN, KAIFENG, LONGTING, SHUNHE = "410000/", "410000/410200/", "410000/410200/410202/", "410000/410200/410203/"
 CODES = {HENAN: "410000", KAIFENG: "410200", LONGTING: "410202", SHUNHE: "410203"}
+LONGTING_NAME = "龙亭区"
 
 
 # --- Direct SQL over the facts: the ground truth ---
@@ -144,7 +145,8 @@ def test_figure_json__cannot_close_its_script_tag():
     fig = bars([name], [("n", [1])], title="", x_label="", y_label="")
     text = str(Chart("x", "x", Table([], []), fig).figure_json)
     assert not set(text) & {"<", ">", "&", "\u2028"}
-    assert json.loads(text)["data"][0]["x"] == [name]  # what charts.js parses is the name itself
+    shown = name.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    assert json.loads(text)["data"][0]["x"] == [shown]  # entities, which plotly.js shows as the name itself
 
 
 def test_csv__formulas_guarded_numbers_kept():
@@ -359,6 +361,25 @@ def test_period__month_quarter_custom_and_a_bad_one(app):
     assert sum(round(_hours(r[1]) * 60) for r in rows[1:]) == expected
     html = _page(client, "/statistics/?period=month&on=2026-13")
     assert f'<span id="period-label">{year}</span>' in html  # this year instead, and a warning
+
+
+def test_hours_by_region__counties_of_a_prefecture_none_for_a_county(app):
+    """Hours are kept per county: a prefecture's chart splits them by county (each equal to
+    SQL); a county's streets have no rollups, so a county officer gets no such chart."""
+    _rebuild(app)
+    start, end = _year()
+    rows = _csv(_client(app, "kaifeng_officer"), "/statistics/hours_by_region.csv")[1:]
+    with app.app_context():
+        counties = db.session.execute(select(Region.name, Region.path).where(
+            Region.parent_id == select(Region.id).where(Region.path == KAIFENG).scalar_subquery())).all()
+        expected = {name: _minutes(path, start, end) for name, path in counties}
+    got = {r[0]: round(_hours(r[1]) * 60) for r in rows}
+    assert sum(expected.values()) > 0 and expected[LONGTING_NAME] > 0
+    assert {name: got.get(name, 0) for name in expected} == expected
+    county = _client(app, "longting_officer")
+    assert county.get("/statistics/hours_by_region.csv").status_code == 404
+    assert 'data-target="figure-hours_by_region"' not in _page(county, "/statistics/")
+    assert 'data-target="figure-hours_by_region"' in _page(_client(app, "kaifeng_officer"), "/statistics/")
 
 
 def test_review_backlog__ages_in_working_days_per_registration(app):

@@ -108,6 +108,18 @@ def test_table_of__empty_figure():
     assert figures.table_of({"data": [], "layout": {}}, "x") == figures.Table(["x"], [])
 
 
+def test_to_json__names_cannot_become_markup_links_stay_links():
+    fig = figures.bars(['<a href="https://evil.example">点我</a>', "A & B"], [("<b>n</b>", [1, 2])],
+                       title="<i>t</i>", x_label="x", y_label="y", links=["/statistics/?region=1&period=year", "/b"])
+    text = figures.to_json(fig)
+    assert "<" not in text and ">" not in text
+    data = json.loads(text)
+    assert data["data"][0]["x"] == ['&lt;a href="https://evil.example"&gt;点我&lt;/a&gt;', "A &amp; B"]
+    assert data["data"][0]["name"] == "&lt;b&gt;n&lt;/b&gt;" and data["layout"]["title"]["text"] == "&lt;i&gt;t&lt;/i&gt;"
+    assert data["data"][0]["customdata"] == ["/statistics/?region=1&period=year", "/b"]
+    assert figures.table_of(fig, "x").rows[1] == ["A & B", 2]  # the download keeps the plain text
+
+
 EVERY_BUILDER = {
     "bars": lambda: figures.bars(["a", "b"], [("n", [1, 2]), ("m", [3, None])], title="t", x_label="x",
                                  y_label="y", links=["/a", "/b"], stacked=True),
@@ -129,7 +141,7 @@ def test_every_builder_draws_a_valid_plotly_figure(builder):
     fig = EVERY_BUILDER[builder]()
     checked = go.Figure(fig)  # raises ValueError on any invalid property
     assert checked.to_plotly_json()["data"][0]["type"] == fig["data"][0]["type"]
-    assert json.loads(figures.to_json(fig)) == fig
+    assert json.loads(figures.to_json(fig)) == json.loads(json.dumps(fig))  # no markup in these labels
 
 
 # --- periods ---

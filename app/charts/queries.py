@@ -152,11 +152,11 @@ def parse_period(args: Mapping[str, str], today: date) -> Period | None:
     on = (args.get("on") or "").strip()
     try:
         if kind == "year":
-            on = on or str(today.year)
+            on = on or year_key(today)
             year = _year(on)
             return Period("year", date(year, 1, 1), date(year, 12, 31), on)
         if kind == "quarter":
-            on = on or f"{today.year}-Q{(today.month - 1) // 3 + 1}"
+            on = on or quarter_key(today)
             year_text, _, quarter_text = on.partition("-Q")
             year, quarter = _year(year_text), int(quarter_text)
             if not 1 <= quarter <= 4 or not quarter_text.isdigit():

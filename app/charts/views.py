@@ -11,7 +11,6 @@ chart's own table of the same rows), so a file carries exactly the numbers on sc
 """
 from __future__ import annotations
 
-import csv
 import io
 import os
 from collections.abc import Callable
@@ -35,7 +34,9 @@ from app.security.scope import current_scope
 from app.services import clock
 from app.services import volunteers as volunteer_service
 from app.services.projects import ProjectStatus
-from app.views.roster import _attachment
+from app.services.record_exchange import csv_bytes
+from app.services.rollups import quarter_key, year_key
+from app.views.roster import attachment_header
 from app.views.user_center import SERVICE_CATEGORY_LABELS
 
 PLOTLY_VERSION = plotly.offline.get_plotlyjs_version()
@@ -103,40 +104,29 @@ def _category_label(key: str) -> str:
     return str(SERVICE_CATEGORY_LABELS.get(key, key)) if key else gettext("Unknown")
 
 
-def _csv_bytes(table: Table) -> bytes:
-    """A UTF-8 CSV with a byte order mark (Excel reads it as UTF-8). Text that a
-    spreadsheet would run as a formula gets an apostrophe; numbers stay numbers (a
-    correction's negative hours are no formula)."""
-    from app.services.record_exchange import formula_safe
-
-    out = io.StringIO(newline="")
-    writer = csv.writer(out, lineterminator="\r\n")
-    for row in [table.columns, *table.rows]:
-        writer.writerow(["" if v is None else v if isinstance(v, (int, float)) else formula_safe(v) for v in row])
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
-
-
 def _send_table(chart: Chart, fmt: str, title: str):
     """The chart's table as a CSV or an .xlsx (text cells written as text)."""
     name = f"{title} {chart.title}.{fmt}"
     if fmt == "csv":
-        response = make_response(_csv_bytes(chart.table))
+        # Text that a spreadsheet would run as a formula gets an apostrophe; numbers stay
+        # numbers (a correction's negative hours are no formula).
+        response = make_response(csv_bytes(chart.table.columns, chart.table.rows, keep_numbers=True))
         response.mimetype = "text/csv"
     else:
         from openpyxl import Workbook
 
-        from app.services.rosters import _as_text
+        from app.services.rosters import text_cells
 
         workbook = Workbook(write_only=True)
         sheet = workbook.create_sheet("".join(c for c in chart.title if c not in "[]:*?/\\")[:31] or "Sheet1")
-        sheet.append(_as_text(sheet, chart.table.columns))
+        sheet.append(text_cells(sheet, chart.table.columns))
         for row in chart.table.rows:
-            sheet.append(_as_text(sheet, row))
+            sheet.append(text_cells(sheet, row))
         out = io.BytesIO()
         workbook.save(out)
         response = make_response(out.getvalue())
         response.mimetype = XLSX
-    response.headers["Content-Disposition"] = _attachment(name)
+    response.headers["Content-Disposition"] = attachment_header(name)
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -467,10 +457,9 @@ def civil_units_without_group(page: RegionPage) -> Chart:
 
 def _period_choices(today: date) -> list[tuple[str, dict]]:
     """Quick picks: this month, quarter and year, and last year."""
-    quarter = (today.month - 1) // 3 + 1
     return [(gettext("This month"), {"period": "month", "on": f"{today.year}-{today.month:02d}"}),
-            (gettext("This quarter"), {"period": "quarter", "on": f"{today.year}-Q{quarter}"}),
-            (gettext("This year"), {"period": "year", "on": str(today.year)}),
+            (gettext("This quarter"), {"period": "quarter", "on": quarter_key(today)}),
+            (gettext("This year"), {"period": "year", "on": year_key(today)}),
             (gettext("Last year"), {"period": "year", "on": str(today.year - 1)})]
 
 

@@ -50,7 +50,6 @@ from __future__ import annotations
 import math
 from datetime import date, datetime, timedelta
 
-from flask import current_app, has_app_context
 from sqlalchemy import (
     Date, Integer, Interval, String, case, cast, delete, event, func, literal, literal_column, select, text,
 )
@@ -199,9 +198,9 @@ def birth_key_sql(column):
 
 def _star_thresholds() -> list[int]:
     """STAR_LEVEL_HOURS as minutes, ascending (``volunteers.star_level`` counts those reached)."""
-    hours = (current_app.config.get("STAR_LEVEL_HOURS") if has_app_context() else None) \
-        or (100, 300, 600, 1000, 1500)
-    return sorted(math.ceil(h * 60) for h in hours)  # whole minutes reach h hours from here
+    from app.services.volunteers import star_thresholds
+
+    return sorted(math.ceil(h * 60) for h in star_thresholds())  # whole minutes reach h hours from here
 
 
 def star_key(minutes: int | None) -> str:
@@ -418,11 +417,11 @@ def group_counted(group: VolunteerGroup, sign: int) -> None:
     _add(StatTotal, [_total(group.region_id, group.region_path, GROUPS, group.group_type, sign)])
 
 
-def members_changed(membership: Membership, sign: int, on: datetime | None = None) -> None:
+def members_changed(membership: Membership, sign: int) -> None:
     """A membership became active (+1; call after ``decided_on`` is stamped) or stops
     being active (−1; call *before* ``decided_on`` is overwritten): counted in the local
-    month it became active (``on``, default ``decided_on``, else ``created_on``)."""
-    moment = on or membership.decided_on or membership.created_on
+    month it became active (``decided_on``, else ``created_on``)."""
+    moment = membership.decided_on or membership.created_on
     _group_month(membership.group_id, month_of(local_day(moment)), MEMBERS, sign)
 
 

@@ -261,7 +261,7 @@ def roster_rows(group: VolunteerGroup, statuses: Iterable[str] = CURRENT) -> Ite
                decided.strftime("%Y-%m-%d %H:%M") if decided else ""]
 
 
-def _as_text(sheet, values) -> list:
+def text_cells(sheet, values) -> list:
     """Cells that Excel must show as typed: openpyxl writes a string starting with "=" as
     a formula, so a name like ``=HYPERLINK(…)`` would become a live link (CSV/formula
     injection). Strings are written as strings, always."""
@@ -290,7 +290,7 @@ def write_roster_xlsx(group: VolunteerGroup, out: IO[bytes]) -> None:
     sheet = workbook.create_sheet(gettext("My Members")[:31])
     sheet.append(export_headers())
     for row in roster_rows(group):
-        sheet.append(_as_text(sheet, row))
+        sheet.append(text_cells(sheet, row))
     workbook.save(out)
 
 
@@ -618,5 +618,5 @@ def write_error_report(batch: RosterImport, out: IO[bytes]) -> None:
     sheet.append([gettext("Row"), gettext("Column"), gettext("Reason"), gettext("Real name"),
                   gettext("ID number")])
     for line in error_report_rows(batch):
-        sheet.append(_as_text(sheet, line))
+        sheet.append(text_cells(sheet, line))
     workbook.save(out)

@@ -678,14 +678,18 @@ def reveal_pii(volunteer: Volunteer, *, as_officer: bool = False) -> dict[str, s
     return shown
 
 
-def star_level(minutes: int | None) -> int:
-    """Stars 0–5 for approved service minutes: one per threshold of STAR_LEVEL_HOURS reached."""
+def star_thresholds() -> tuple:
+    """STAR_LEVEL_HOURS: the approved hours of each star (config, else the city's)."""
     from flask import current_app, has_app_context
 
-    thresholds = (current_app.config.get("STAR_LEVEL_HOURS") if has_app_context() else None) \
+    return (current_app.config.get("STAR_LEVEL_HOURS") if has_app_context() else None) \
         or (100, 300, 600, 1000, 1500)
+
+
+def star_level(minutes: int | None) -> int:
+    """Stars 0–5 for approved service minutes: one per threshold of STAR_LEVEL_HOURS reached."""
     hours = (minutes or 0) / 60
-    return sum(1 for h in thresholds if hours >= h)
+    return sum(1 for h in star_thresholds() if hours >= h)
 
 
 def _card_serializer():

@@ -21,13 +21,13 @@ from app.services.errors import DomainError, ScopeViolation
 from app.views import menus
 from app.views.formatters import local_minute
 from app.views.pages import flash_errors
-from app.views.roster import _attachment
+from app.views.roster import attachment_header
 
 
 def _download(data: bytes, mimetype: str, name: str, ascii_name: str | None = None) -> Response:
     response = Response(data, mimetype=mimetype)
     if ascii_name is None:
-        response.headers["Content-Disposition"] = _attachment(name)
+        response.headers["Content-Disposition"] = attachment_header(name)
     else:  # a readable fallback for clients without RFC 5987, not "____-…"
         response.headers["Content-Disposition"] = (
             f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}")

@@ -55,7 +55,7 @@ class StatusIs(BaseFilter):
         return query.filter(self.model.status == value)
 
 
-def _attachment(name: str) -> str:
+def attachment_header(name: str) -> str:
     """Content-Disposition for a download whose name may be Chinese (RFC 5987/6266)."""
     fallback = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in name)
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name)}"
@@ -67,7 +67,7 @@ def _send_xlsx(write, name: str):
     out.seek(0)
     response = send_file(out, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                          as_attachment=False, max_age=0)
-    response.headers["Content-Disposition"] = _attachment(name)
+    response.headers["Content-Disposition"] = attachment_header(name)
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -239,11 +239,11 @@ def test_export__a_name_that_looks_like_a_formula_stays_text(app, client):
 
 
 def test_workbook_helper__formula_strings_are_written_as_text():
-    from app.services.rosters import _as_text
+    from app.services.rosters import text_cells
 
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("x")
-    sheet.append(_as_text(sheet, ["=1+1", "+1", "@SUM(A1)", 5, None]))
+    sheet.append(text_cells(sheet, ["=1+1", "+1", "@SUM(A1)", 5, None]))
     out = io.BytesIO()
     workbook.save(out)
     row = next(load_workbook(io.BytesIO(out.getvalue())).worksheets[0].iter_rows())

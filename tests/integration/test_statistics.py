@@ -151,9 +151,9 @@ def test_figure_json__cannot_close_its_script_tag():
 
 def test_csv__formulas_guarded_numbers_kept():
     """A group named like a formula gets an apostrophe; a correction's negative hours stay a number."""
-    from app.charts.views import Table, _csv_bytes
+    from app.services.record_exchange import csv_bytes
 
-    data = _csv_bytes(Table(["团体", "时长"], [["=HYPERLINK(\"x\")", -0.75], ["北书店", None]]))
+    data = csv_bytes(["团体", "时长"], [["=HYPERLINK(\"x\")", -0.75], ["北书店", None]], keep_numbers=True)
     assert data.startswith(b"\xef\xbb\xbf")
     assert list(csv.reader(io.StringIO(data.decode("utf-8-sig")))) == [
         ["团体", "时长"], ["'=HYPERLINK(\"x\")", "-0.75"], ["北书店", ""]]

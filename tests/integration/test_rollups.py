@@ -777,6 +777,29 @@ def test_concurrent_credits__upserts_lose_nothing(app):
         assert kept_vs_rebuild() == [] and direct_mismatches() == []
 
 
+def _race(app, *writers: tuple, errors: list, refused: list | None = None) -> None:
+    """Run each ``(username, work)`` in its own thread, signed in as the user, and commit
+    its transaction; a refusal (DomainError) lands in ``refused`` when given, anything
+    else in ``errors`` (each rolled back). Returns when every thread is done."""
+    def run(username, work):
+        with acting(app, username):
+            try:
+                work()
+                db.session.commit()
+            except DomainError as err:
+                db.session.rollback()
+                (refused if refused is not None else errors).append(err)
+            except BaseException as err:  # noqa: BLE001 - reported by the caller
+                db.session.rollback()
+                errors.append(err)
+
+    threads = [threading.Thread(target=run, args=writer) for writer in writers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+
 @pytest.mark.postgres
 def test_interleaved_writers__no_deadlock_on_the_hot_rollup_rows_postgres(app):
     """A records hours for v1 and v2 (locking their rows in that order); B holds v2's row
@@ -798,32 +821,16 @@ def test_interleaved_writers__no_deadlock_on_the_hot_rollup_rows_postgres(app):
                            served_on=day, minutes=30)
 
     def writer_b():
-        with acting(app, "longting_team_admin"):
-            try:
-                db.session.execute(select(Volunteer.id).where(Volunteer.id == v2).with_for_update())
-                b_holds_v2.set()
-                time.sleep(1.5)  # A credits v1, then waits for v2
-                entry([v3])
-                db.session.commit()
-            except BaseException as err:  # noqa: BLE001 - reported below
-                db.session.rollback()
-                errors.append(err)
+        db.session.execute(select(Volunteer.id).where(Volunteer.id == v2).with_for_update())
+        b_holds_v2.set()
+        time.sleep(1.5)  # A credits v1, then waits for v2
+        entry([v3])
 
     def writer_a():
         b_holds_v2.wait(timeout=30)
-        with acting(app, "longting_team_admin"):
-            try:
-                entry([v1, v2])
-                db.session.commit()
-            except BaseException as err:  # noqa: BLE001 - reported below
-                db.session.rollback()
-                errors.append(err)
+        entry([v1, v2])
 
-    threads = [threading.Thread(target=writer_b), threading.Thread(target=writer_a)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    _race(app, ("longting_team_admin", writer_b), ("longting_team_admin", writer_a), errors=errors)
     assert errors == []
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(ServiceRecord).where(
@@ -848,34 +855,19 @@ def test_category_edit_racing_an_approval__minutes_land_under_the_new_category_p
     a_edited, errors = threading.Event(), []
 
     def writer_a():
-        with acting(app, "longting_team_admin"):
-            try:
-                projects.update_project(db.session.get(Project, project_id), category=new_category)
-                a_edited.set()
-                time.sleep(1.5)  # B records hours on the project now
-                db.session.commit()
-            except BaseException as err:  # noqa: BLE001 - reported below
-                db.session.rollback()
-                errors.append(err)
-            finally:
-                a_edited.set()
+        try:
+            projects.update_project(db.session.get(Project, project_id), category=new_category)
+            a_edited.set()
+            time.sleep(1.5)  # B records hours on the project now
+        finally:
+            a_edited.set()
 
     def writer_b():
         a_edited.wait(timeout=30)
-        with acting(app, "longting_team_admin"):
-            try:
-                hours.record_hours(db.session.get(Position, position_id), [db.session.get(Volunteer, volunteer)],
-                                   served_on=day, minutes=30)
-                db.session.commit()
-            except BaseException as err:  # noqa: BLE001 - reported below
-                db.session.rollback()
-                errors.append(err)
+        hours.record_hours(db.session.get(Position, position_id), [db.session.get(Volunteer, volunteer)],
+                           served_on=day, minutes=30)
 
-    threads = [threading.Thread(target=writer_a), threading.Thread(target=writer_b)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    _race(app, ("longting_team_admin", writer_a), ("longting_team_admin", writer_b), errors=errors)
     assert errors == []
     with app.app_context():
         assert db.session.get(Project, project_id).category == new_category
@@ -901,37 +893,18 @@ def test_leave_racing_a_removal__the_member_is_taken_back_once_postgres(app):
     a_removed, errors, refused = threading.Event(), [], []
 
     def admin():
-        with acting(app, "longting_team_admin"):
-            try:
-                rosters.remove_members([db.session.get(Membership, membership_id)])
-                a_removed.set()
-                time.sleep(1.5)  # the volunteer leaves now
-                db.session.commit()
-            except BaseException as err:  # noqa: BLE001 - reported below
-                db.session.rollback()
-                errors.append(err)
-            finally:
-                a_removed.set()
+        try:
+            rosters.remove_members([db.session.get(Membership, membership_id)])
+            a_removed.set()
+            time.sleep(1.5)  # the volunteer leaves now
+        finally:
+            a_removed.set()
 
     def member():
         a_removed.wait(timeout=30)
-        with acting(app, "vol_longting"):
-            try:
-                memberships.leave_group(db.session.get(Volunteer, volunteer_id),
-                                        db.session.get(VolunteerGroup, group_id))
-                db.session.commit()
-            except DomainError as err:
-                db.session.rollback()
-                refused.append(err)
-            except BaseException as err:  # noqa: BLE001 - reported below
-                db.session.rollback()
-                errors.append(err)
+        memberships.leave_group(db.session.get(Volunteer, volunteer_id), db.session.get(VolunteerGroup, group_id))
 
-    threads = [threading.Thread(target=admin), threading.Thread(target=member)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    _race(app, ("longting_team_admin", admin), ("vol_longting", member), errors=errors, refused=refused)
     assert errors == [] and len(refused) == 1
     with app.app_context():
         assert db.session.get(Membership, membership_id).status == MembershipStatus.REMOVED

@@ -1047,7 +1047,9 @@ class StatMonth(Model):
     """Rollup: ``StatDay`` summed per month (its first day), kept by the same writers in
     the same transaction. A period of whole months (the period picker's month, quarter
     and year) reads these rows only — at most counties × months × keys, however many
-    facts lie below — and a custom period adds its partial months from ``StatDay``."""
+    facts lie below — and a custom period adds its partial months from ``StatDay``.
+    The same sums per prefecture sit under ``<metric>@pref`` (``rollups.prefecture_metric``):
+    a province reads those, prefectures × months × keys."""
 
     __tablename__ = "stat_month"
     __table_args__ = (Index("ix_stat_month_metric_path_month", "metric", "region_path", "month"),)
@@ -1065,7 +1067,9 @@ class StatTotal(Model):
     ``StatDay``. ``volunteers`` counts approved volunteers at their home region (down to
     the community: the registration-rate KPI per community) and ``groups`` approved
     groups by type at the group's region; the breakdowns ``vol_gender``, ``vol_birth``
-    (birth year) and ``vol_star`` (star level) are kept per county."""
+    (birth year) and ``vol_star`` (star level) are kept per county. Each is also summed
+    per prefecture under ``<metric>@pref`` (``groups@pref`` keyed ``"<level>:<type>"``,
+    the tier of the group's region): a province reads those rows."""
 
     __tablename__ = "stat_total"
     __table_args__ = (Index("ix_stat_total_metric_path", "metric", "region_path"),)

@@ -38,6 +38,7 @@ from app.services.errors import ScopeViolation
 from app.services.projects import ProjectStatus, closed_clause
 from app.services.rollups import (  # the metrics, as the writers name them, and the local day in SQL
     ALL_TIME, GROUPS, MEMBERS, MINUTES, VOL_BIRTH, VOL_GENDER, VOL_NEW, VOL_STAR, VOLUNTEERS, local_day_sql,
+    prefecture_metric,
     quarter_key, year_key,
 )
 
@@ -212,6 +213,17 @@ class Area:
         """Whether the figures kept per county split by child region here: the children
         are counties or larger (a county's streets have no rollups of their own)."""
         return self.level < Region.COUNTY
+
+    @property
+    def reads_prefectures(self) -> bool:
+        """Whether the figures kept per county are read from their prefecture rows here
+        (a province, or the whole platform: a bounded number of rows however much data
+        lies below)."""
+        return self.level <= Region.PROVINCE
+
+    def metric(self, metric: str) -> str:
+        """The rollup metric this area reads for ``metric`` (its prefecture rows, or not)."""
+        return prefecture_metric(metric) if self.reads_prefectures else metric
 
     @property
     def below_county(self) -> bool:
@@ -423,20 +435,22 @@ def volunteers_by_child(area: Area, kids: list[Area]) -> list[RegionValue]:
     """Approved volunteers living in each child region of ``area`` (StatTotal
     ``volunteers``, kept at the home region down to the community), with the child's
     population for the registration rate; a last row for those at ``area`` itself."""
-    sums, rest = _rollup_sums(StatTotal, VOLUNTEERS, area, kids)
+    sums, rest = _rollup_sums(StatTotal, area.metric(VOLUNTEERS), area, kids)
     return _region_values(sums, rest, kids, area)
 
 
 def volunteer_breakdowns(area: Area) -> dict[str, dict[str, int]]:
     """Approved volunteers of ``area`` by gender, birth year and star level:
     ``{metric: {key: count}}`` (StatTotal, per county: ``area`` must be a county or larger)."""
+    names = {area.metric(metric): metric for metric in (VOL_GENDER, VOL_BIRTH, VOL_STAR)}
     rows = db.session.execute(
         select(StatTotal.metric, StatTotal.key, func.sum(StatTotal.value))
-        .where(StatTotal.metric.in_((VOL_GENDER, VOL_BIRTH, VOL_STAR)), in_area(StatTotal.region_path, area))
+        .where(StatTotal.metric.in_(names), in_area(StatTotal.region_path, area))
         .group_by(StatTotal.metric, StatTotal.key))
     out: dict[str, dict[str, int]] = {VOL_GENDER: {}, VOL_BIRTH: {}, VOL_STAR: {}}
     for metric, key, value in rows:
-        out[metric][key or UNKNOWN] = out[metric].get(key or UNKNOWN, 0) + int(value or 0)
+        counts = out[names[metric]]
+        counts[key or UNKNOWN] = counts.get(key or UNKNOWN, 0) + int(value or 0)
     return out
 
 
@@ -459,14 +473,15 @@ def age_bands(births: Mapping[str, int], year: int) -> list[KeyValue]:
 
 def _period_rows(metric: str, area: Area, period: Period):
     """Subquery of ``metric``'s rollup rows of ``area`` in ``period``: (month
-    ``'YYYY-MM'``, key, region_path, value) — ``StatMonth`` for the whole months,
-    ``StatDay`` for the days of partial months (a custom period's ends)."""
+    ``'YYYY-MM'``, key, region_path, value) — ``StatMonth`` for the whole months (a
+    province its prefecture rows), ``StatDay`` for the days of partial months (a custom
+    period's ends)."""
     parts = []
     whole = period.whole_months
     if whole is not None:
         parts.append(select(year_month(StatMonth.month).label("month"), StatMonth.key.label("key"),
                             StatMonth.region_path.label("region_path"), StatMonth.value.label("value"))
-                     .where(StatMonth.metric == metric, in_area(StatMonth.region_path, area),
+                     .where(StatMonth.metric == area.metric(metric), in_area(StatMonth.region_path, area),
                             StatMonth.month >= whole[0], StatMonth.month <= whole[1]))
     for first, last in period.partial_days:
         parts.append(select(year_month(StatDay.day).label("month"), StatDay.key.label("key"),
@@ -566,7 +581,15 @@ def top_groups(area: Area, period: Period, limit: int = TOP_LIMIT) -> list[Named
 
 def groups_by_type_and_tier(area: Area) -> list[GroupCount]:
     """Approved groups of ``area`` by type and by the level of their region (StatTotal
-    ``groups``, kept at the group's own region)."""
+    ``groups``, kept at the group's own region; a province reads its prefecture rows,
+    keyed by level and type)."""
+    if area.reads_prefectures:
+        rows = db.session.execute(
+            select(StatTotal.key, func.sum(StatTotal.value))
+            .where(StatTotal.metric == area.metric(GROUPS), in_area(StatTotal.region_path, area))
+            .group_by(StatTotal.key))
+        counts = [(key.split(":", 1), n) for key, n in rows]
+        return [GroupCount(group_type, int(level), int(n or 0)) for (level, group_type), n in counts if n]
     rows = db.session.execute(
         select(StatTotal.key, Region.level, func.sum(StatTotal.value))
         .join(Region, Region.id == StatTotal.region_id)
@@ -633,21 +656,30 @@ def civil_units(area: Area, limit: int | None = LIST_LIMIT) -> tuple[list[CivilU
     """(civil units of ``area`` with a registered group, how many there are): the group's
     current members (StatGroupPeriod ``members`` over all time) against the unit's staff
     headcount (the group's when the register has none), lowest rate first, units of
-    unknown headcount last; ``limit`` None: all of them (the download)."""
-    unit_region = aliased(Region)
+    unknown headcount last; ``limit`` None: all of them (the download).
+
+    Ranked over ``civil_unit`` and the members rows alone (the group's headcount looked
+    up only where the register has none), the region names joined to the rows kept.
+    """
+    group_headcount = (select(VolunteerGroup.staff_headcount).where(VolunteerGroup.id == CivilUnit.group_id)
+                       .correlate(CivilUnit).scalar_subquery())
     members = func.coalesce(StatGroupPeriod.value, 0)
-    headcount = func.coalesce(func.nullif(CivilUnit.staff_headcount, 0), VolunteerGroup.staff_headcount)
-    rate = cast(members, Float) / func.nullif(headcount, 0)
-    query = (select(CivilUnit.name, unit_region.name, members, headcount, func.count().over())
-             .join(VolunteerGroup, VolunteerGroup.id == CivilUnit.group_id)
-             .join(unit_region, unit_region.id == CivilUnit.region_id)
-             .outerjoin(StatGroupPeriod, and_(StatGroupPeriod.group_id == CivilUnit.group_id,
-                                              StatGroupPeriod.metric == MEMBERS, StatGroupPeriod.period == ALL_TIME))
-             .where(in_area(CivilUnit.region_path, area), CivilUnit.group_id.is_not(None))
-             .order_by(case((rate.is_(None), 1), else_=0), rate, CivilUnit.name, CivilUnit.id))
+    headcount = func.coalesce(func.nullif(CivilUnit.staff_headcount, 0), group_headcount)
+    ranked = (select(CivilUnit.id, CivilUnit.name, CivilUnit.region_id, members.label("members"),
+                     headcount.label("headcount"), func.count().over().label("total"))
+              .outerjoin(StatGroupPeriod, and_(StatGroupPeriod.group_id == CivilUnit.group_id,
+                                               StatGroupPeriod.metric == MEMBERS, StatGroupPeriod.period == ALL_TIME))
+              .where(in_area(CivilUnit.region_path, area), CivilUnit.group_id.is_not(None)).subquery())
+    rate = cast(ranked.c.members, Float) / func.nullif(ranked.c.headcount, 0)
+    order = [case((rate.is_(None), 1), else_=0), rate, ranked.c.name, ranked.c.id]
+    kept = select(ranked, *[o.label(f"o{n}") for n, o in enumerate(order)]).order_by(*order)
     if limit is not None:
-        query = query.limit(limit)
-    rows = db.session.execute(query).all()
+        kept = kept.limit(limit)
+    kept = kept.subquery()
+    rows = db.session.execute(
+        select(kept.c.name, Region.name, kept.c.members, kept.c.headcount, kept.c.total)
+        .join(Region, Region.id == kept.c.region_id)
+        .order_by(kept.c.o0, kept.c.o1, kept.c.o2, kept.c.o3)).all()
     units = [CivilUnitRow(name, region, int(n or 0), count or None) for name, region, n, count, _total in rows]
     return units, (rows[0][-1] if rows else 0)
 

@@ -53,6 +53,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import (
     Date, Integer, Interval, String, case, cast, delete, event, func, literal, literal_column, select, text,
 )
+from sqlalchemy.orm import aliased
 
 from app.extensions import db
 from app.models import (
@@ -71,6 +72,12 @@ VOL_STAR = "vol_star"  # key "0".."5", per home county
 GROUPS = "groups"  # key: group type, approved groups at the group's own region
 # StatGroupMonth metrics: MINUTES (of the records the group recorded) and
 MEMBERS = "members"  # active members, in the month they became active
+# Prefecture rows: StatMonth ``minutes`` / ``vol_new`` and StatTotal ``volunteers`` / ``vol_*`` summed per
+# prefecture (the region below the province) under ``prefecture_metric(metric)``; ``groups`` there is keyed
+# ``"<level>:<type>"`` (the tier of the group's region). A province (or the whole platform) reads these: a
+# bounded number of rows however many counties, communities and months are filled below.
+PREFECTURE_SUFFIX = "@pref"
+PREFECTURE_METRICS = (VOL_NEW, MINUTES, VOLUNTEERS, VOL_GENDER, VOL_BIRTH, VOL_STAR, GROUPS)
 
 LOCAL_OFFSET = timedelta(hours=8)  # Asia/Shanghai, no daylight saving since 1991
 ROLLUP_MODELS = (StatDay, StatMonth, StatTotal, StatGroupMonth, StatGroupPeriod)  # also the lock order
@@ -90,6 +97,23 @@ def county_of(path: str) -> str:
         if len(path) >= length and path[length - 1] == "/":
             return path[:length]
     return path[:7]
+
+
+def prefecture_of(path: str) -> str:
+    """The path cut to the level right below the province (the prefecture rows' grain):
+    ``'410000/410200/410202/…'`` → ``'410000/410200/'``; below a municipality, the district
+    (``'110000/110101/…'`` → ``'110000/110101/'``); a province path is returned unchanged."""
+    return path[:14] if len(path) >= 14 and path[13] == "/" else path[:7]
+
+
+def prefecture_metric(metric: str) -> str:
+    """The name of ``metric``'s prefecture rows (``'minutes'`` → ``'minutes@pref'``)."""
+    return metric + PREFECTURE_SUFFIX
+
+
+def tier_key(level: int, group_type: str) -> str:
+    """The key of a prefecture ``groups`` row: the level of the group's region and its type."""
+    return f"{level}:{group_type}"
 
 
 def local_day(moment: datetime) -> date:
@@ -141,6 +165,13 @@ def county_sql(column):
     slash, one = _text("/"), _int(1)
     return case((func.substr(column, _int(21), one) == slash, func.substr(column, one, _int(21))),
                 (func.substr(column, _int(14), one) == slash, func.substr(column, one, _int(14))),
+                else_=func.substr(column, one, _int(7)))
+
+
+def prefecture_sql(column):
+    """SQL twin of ``prefecture_of``."""
+    slash, one = _text("/"), _int(1)
+    return case((func.substr(column, _int(14), one) == slash, func.substr(column, one, _int(14))),
                 else_=func.substr(column, one, _int(7)))
 
 
@@ -319,13 +350,25 @@ def init_app(app=None) -> None:
             event.listen(FlaskSession, name, handler)
 
 
-def _county_region(path: str) -> tuple[int, str]:
-    """(id, path) of the region at the county level of ``path`` (one indexed lookup)."""
-    county = county_of(path)
-    region_id = db.session.scalar(select(Region.id).where(Region.path == county))
+def _region_at(path: str) -> tuple[int, str]:
+    """(id, path) of the region with ``path`` (one indexed lookup)."""
+    region_id = db.session.scalar(select(Region.id).where(Region.path == path))
     if region_id is None:
-        raise LookupError(f"no region with path {county}")
-    return region_id, county
+        raise LookupError(f"no region with path {path}")
+    return region_id, path
+
+
+def _county_region(path: str) -> tuple[int, str]:
+    """(id, path) of the region at the county level of ``path``."""
+    return _region_at(county_of(path))
+
+
+def _with_prefectures(rows: list[dict]) -> list[dict]:
+    """``rows`` and the same counts at their prefectures (``prefecture_metric``)."""
+    regions = {path: _region_at(path) for path in {prefecture_of(row["region_path"]) for row in rows}}
+    return rows + [{**row, "metric": prefecture_metric(row["metric"]),
+                    **dict(zip(("region_id", "region_path"), regions[prefecture_of(row["region_path"])]))}
+                   for row in rows]
 
 
 def _total(region_id: int, region_path: str, metric: str, key: str, value: int) -> dict:
@@ -337,12 +380,12 @@ def _total(region_id: int, region_path: str, metric: str, key: str, value: int) 
 
 def _volunteer_totals(volunteer: Volunteer, region_id: int, region_path: str, sign: int) -> list[dict]:
     county_id, county = _county_region(region_path)
-    return [
+    return _with_prefectures([
         _total(region_id, region_path, VOLUNTEERS, "", sign),
         _total(county_id, county, VOL_GENDER, volunteer.gender or "", sign),
         _total(county_id, county, VOL_BIRTH, birth_key(volunteer.birth_date), sign),
         _total(county_id, county, VOL_STAR, star_key(volunteer.total_minutes), sign),
-    ]
+    ])
 
 
 def volunteer_counted(volunteer: Volunteer, sign: int) -> None:
@@ -371,7 +414,8 @@ def star_moved(region_path: str, old_minutes: int, new_minutes: int) -> None:
     if old == new:
         return
     county_id, county = _county_region(region_path)
-    _add(StatTotal, [_total(county_id, county, VOL_STAR, old, -1), _total(county_id, county, VOL_STAR, new, +1)])
+    _add(StatTotal, _with_prefectures([_total(county_id, county, VOL_STAR, old, -1),
+                                       _total(county_id, county, VOL_STAR, new, +1)]))
 
 
 def minutes_credited(record: ServiceRecord, minutes: int) -> None:
@@ -413,8 +457,13 @@ def project_recategorised(project: Project, old_category: str | None) -> None:
 
 
 def group_counted(group: VolunteerGroup, sign: int) -> None:
-    """A group became approved (+1) or left approved status (−1), at its own region."""
-    _add(StatTotal, [_total(group.region_id, group.region_path, GROUPS, group.group_type, sign)])
+    """A group became approved (+1) or left approved status (−1), at its own region (and
+    at its prefecture, keyed by the tier of its region and its type)."""
+    level = db.session.scalar(select(Region.level).where(Region.id == group.region_id))
+    prefecture_id, prefecture = _region_at(prefecture_of(group.region_path))
+    _add(StatTotal, [_total(group.region_id, group.region_path, GROUPS, group.group_type, sign),
+                     _total(prefecture_id, prefecture, prefecture_metric(GROUPS),
+                            tier_key(level, group.group_type), sign)])
 
 
 def members_changed(membership: Membership, sign: int) -> None:
@@ -426,10 +475,11 @@ def members_changed(membership: Membership, sign: int) -> None:
 
 
 def _add_days(rows: list[dict]) -> None:
-    """Count ``StatDay`` rows, and the same values into their months (``StatMonth``)."""
+    """Count ``StatDay`` rows, and the same values into their months (``StatMonth``, also
+    at their prefectures)."""
     _add(StatDay, rows)
-    _add(StatMonth, [{**{k: v for k, v in row.items() if k != "day"}, "month": month_of(row["day"])}
-                     for row in rows])
+    _add(StatMonth, _with_prefectures([{**{k: v for k, v in row.items() if k != "day"}, "month": month_of(row["day"])}
+                                       for row in rows]))
 
 
 def _group_month(group_id: int, month: date, metric: str, value: int) -> None:
@@ -577,6 +627,26 @@ def _rebuild_totals() -> None:
                  .group_by(VolunteerGroup.region_id, VolunteerGroup.region_path, VolunteerGroup.group_type))
 
 
+def _rebuild_prefectures() -> None:
+    """The prefecture rows, from the county (and finer) rows of ``StatMonth`` and
+    ``StatTotal`` (after those are rebuilt): summed per ``prefecture_sql(region_path)``."""
+    for model, month in ((StatMonth, StatMonth.month), (StatTotal, None)):
+        prefecture = aliased(Region)
+        own = aliased(Region)
+        tiered = model.metric == _text(GROUPS)
+        key = case((tiered, cast(own.level, String).op("||")(_text(":")).op("||")(model.key)), else_=model.key)
+        total = func.sum(model.value)
+        keys = [prefecture.id, prefecture.path, model.metric, key] + ([month] if month is not None else [])
+        columns = ["region_id", "metric", "key", "region_path", "value"] + (["month"] if month is not None else [])
+        _insert_from(model, columns,
+                     select(prefecture.id, model.metric.op("||")(_text(PREFECTURE_SUFFIX)), key, prefecture.path,
+                            total, *([month] if month is not None else []))
+                     .join(prefecture, prefecture.path == prefecture_sql(model.region_path))
+                     .join(own, own.id == model.region_id)
+                     .where(model.metric.in_(PREFECTURE_METRICS))
+                     .group_by(*keys).having(total != 0))
+
+
 def rebuild() -> dict[str, int]:
     """Delete every rollup row and recompute all metrics from the fact tables, set-based
     (one INSERT … SELECT … GROUP BY per metric, no loop over facts); return the rows
@@ -593,6 +663,7 @@ def rebuild() -> dict[str, int]:
     _rebuild_members()
     _rebuild_coarser()
     _rebuild_totals()
+    _rebuild_prefectures()
     db.session.flush()
     return {model.__tablename__: db.session.scalar(select(func.count()).select_from(model))
             for model in ROLLUP_MODELS}

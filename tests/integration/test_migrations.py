@@ -45,3 +45,45 @@ def test_range_predicate_uses_the_index_on_postgres(app):
             "EXPLAIN SELECT id FROM volunteer WHERE region_path >= '410000/410200/' "
             "AND region_path < '410000/4102000'")).scalars().all()
     assert any("ix_volunteer_region_path" in line for line in plan), plan
+
+
+def _migration(name: str):
+    """A revision module of migrations/versions, by its file name."""
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[2] / "migrations" / "versions" / name
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_prefecture_rows_migration__writes_what_a_rebuild_writes(app):
+    """8e1f4c2a9b71 fills the prefecture rows of a database that had only the county rows:
+    the same rows as ``rollups.rebuild`` (the demo's, writers and rebuild being equal);
+    its downgrade takes them away again."""
+    from alembic.operations import Operations
+    from sqlalchemy import func, select
+
+    from app.models import StatMonth, StatTotal
+    from app.services import rollups
+
+    module = _migration("8e1f4c2a9b71_statistics_prefecture_rows.py")
+    with app.app_context():
+        rollups.rebuild()
+        db.session.commit()
+        rebuilt = rollups.snapshot()
+        wide = [row for table in ("stat_month", "stat_total") for row in rebuilt[table] if "@pref" in str(row)]
+        assert len(wide) > 50
+        db.session.rollback()  # SQLite: the migration's connection needs the write lock
+        with db.engine.begin() as conn, Operations.context(MigrationContext.configure(conn)):
+            module.downgrade()
+        left = rollups.snapshot()
+        assert not [row for table in left.values() for row in table if "@pref" in str(row)]
+        db.session.rollback()
+        with db.engine.begin() as conn, Operations.context(MigrationContext.configure(conn)):
+            module.upgrade()
+        assert rollups.snapshot() == rebuilt
+        for model in (StatMonth, StatTotal):  # and no row of value 0 either
+            assert db.session.scalar(select(func.count()).select_from(model)) == len(rebuilt[model.__tablename__])

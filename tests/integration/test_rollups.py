@@ -185,8 +185,53 @@ def direct_mismatches() -> list[str]:
                 Membership.status == MembershipStatus.ACTIVE))])
     compare("approved minutes per group and quarter", [((g, p), v) for m, g, p, v in periods if len(p) == 7],
             [((r[4], f"{r[1].year}-Q{(r[1].month - 1) // 3 + 1}"), r[2]) for r in records if r[4] is not None])
+
+    # The prefecture rows (a province's dashboard reads them), each against the facts.
+    prefecture, wide = _prefecture_of, rollups.prefecture_metric
+    compare("prefecture rows: stat_month minutes per prefecture, month and category",
+            [((p, _iso(d), k), v) for m, k, p, d, v in month_rows if m == wide(rollups.MINUTES)],
+            [((prefecture(r[0]), r[1].replace(day=1).isoformat(), r[3] or ""), r[2]) for r in records])
+    first_homes = _homes_at_approval()
+    compare("prefecture rows: volunteers approved per prefecture and local month",
+            [((p, _iso(d)), v) for m, _k, p, d, v in month_rows if m == wide(rollups.VOL_NEW)],
+            [((prefecture(home), _local_month(moment)), 1) for home, moment in first_homes])
+    compare("prefecture rows: volunteers per prefecture",
+            [(p, v) for m, _k, p, v in totals if m == wide(rollups.VOLUNTEERS)],
+            [(prefecture(row[0]), 1) for row in approved])
+    compare("prefecture rows: gender, birth year and star level per prefecture",
+            [((m, p, k), v) for m, k, p, v in totals
+             if m in (wide(rollups.VOL_GENDER), wide(rollups.VOL_BIRTH), wide(rollups.VOL_STAR))],
+            [((wide(rollups.VOL_GENDER), prefecture(r[0]), r[1] or ""), 1) for r in approved]
+            + [((wide(rollups.VOL_BIRTH), prefecture(r[0]), f"{r[2].year:04d}" if r[2] else ""), 1) for r in approved]
+            + [((wide(rollups.VOL_STAR), prefecture(r[0]), str(star_level(r[3]))), 1) for r in approved])
+    compare("prefecture rows: approved groups per prefecture, tier and type",
+            [((p, k), v) for m, k, p, v in totals if m == wide(rollups.GROUPS)],
+            [((prefecture(path), f"{level}:{group_type}"), 1) for path, level, group_type in db.session.execute(
+                select(VolunteerGroup.region_path, Region.level, VolunteerGroup.group_type)
+                .join(Region, Region.id == VolunteerGroup.region_id)
+                .where(VolunteerGroup.status == ReviewStatus.APPROVED))])
     db.session.rollback()
     return problems
+
+
+def _prefecture_of(path: str) -> str:
+    """The first two segments of a path (the province's child), or the province: written
+    here by splitting, not with the code's cut by position."""
+    segments = path.rstrip("/").split("/")
+    return "/".join(segments[:2]) + "/"
+
+
+def _homes_at_approval() -> list[tuple[str, datetime]]:
+    """(home region path at approval, approval time) of every volunteer ever approved: the
+    origin of their first approved transfer, else their home."""
+    first_origin: dict[int, str] = {}
+    for volunteer_id, origin in db.session.execute(
+            select(TransferRequest.volunteer_id, TransferRequest.from_region_path)
+            .where(TransferRequest.status == RequestStatus.APPROVED)
+            .order_by(TransferRequest.decided_on.desc(), TransferRequest.id.desc())):
+        first_origin[volunteer_id] = origin  # the earliest wins (written last)
+    return [(first_origin.get(vid, path), moment) for vid, path, moment in db.session.execute(
+        select(Volunteer.id, Volunteer.region_path, Volunteer.approved_on).where(Volunteer.approved_on.is_not(None)))]
 
 
 def _iso(day) -> str:
@@ -211,6 +256,10 @@ def test_county_of__python_and_sql_cut_paths_alike(app):
         from sqlalchemy import literal
 
         assert [db.session.scalar(select(rollups.county_sql(literal(p)))) for p in paths] == expected
+        prefectures = ["410000/", "410000/410200/", "410000/410200/", "410000/410200/", "410000/410200/",
+                       "410000/419001/", "110000/110101/", "110000/110101/", "110000/110101/"]
+        assert [rollups.prefecture_of(p) for p in paths] == prefectures == [_prefecture_of(p) for p in paths]
+        assert [db.session.scalar(select(rollups.prefecture_sql(literal(p)))) for p in paths] == prefectures
         moment = datetime(2026, 1, 31, 16, 30)  # 00:30 on 1 February in Shanghai
         assert rollups.local_day(moment) == date(2026, 2, 1)
         day = db.session.scalar(select(rollups.local_day_sql(literal(moment))))

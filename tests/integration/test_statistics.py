@@ -11,18 +11,18 @@ import csv
 import io
 import json
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import date, timedelta
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from app.charts.views import PLOTLY_PATH, PLOTLY_VERSION
 from app.extensions import db
 from app.models import (
-    CivilUnit, GroupAdmin, Membership, Project, RecordSource, Region, RegionBinding, ServiceRecord, User, Volunteer,
-    VolunteerGroup,
+    CivilUnit, GroupAdmin, Membership, Project, RecordSource, Region, RegionBinding, ServiceRecord, StatMonth,
+    StatTotal, User, Volunteer, VolunteerGroup,
 )
 from app.security.scope import path_is_under, under
 from app.services import rollups
@@ -627,3 +627,56 @@ def test_scope_helpers__group_admin_bindings(app):
         assert paths == [team.group_path]
         assert not any(path_is_under(g.group_path, team.group_path) for g in db.session.scalars(
             select(VolunteerGroup).where(VolunteerGroup.id != team.id)))
+
+
+def test_province__reads_prefecture_rows_with_the_numbers_of_the_facts(app):
+    """河南省 reads the prefecture rows (``…@pref``: a bounded number however many counties
+    and communities are filled), 开封市 the county rows; both equal the facts: groups by
+    type and tier, volunteers by gender, age and star level, by child region, new
+    volunteers and minutes per month."""
+    from app.charts import queries
+
+    _rebuild(app)
+    client = _client(app, "henan_officer")
+    with app.app_context():
+        for path in (HENAN, KAIFENG):
+            area = queries.Area.of(db.session.scalar(select(Region).where(Region.path == path)))
+            assert area.reads_prefectures == (path == HENAN)
+            kids = queries.child_areas(area)
+            groups = db.session.execute(
+                select(VolunteerGroup.group_type, Region.level, func.count())
+                .join(Region, Region.id == VolunteerGroup.region_id)
+                .where(VolunteerGroup.status == "approved", under(VolunteerGroup.region_path, path))
+                .group_by(VolunteerGroup.group_type, Region.level)).all()
+            assert sorted((g.group_type, g.level, g.count) for g in queries.groups_by_type_and_tier(area)) == \
+                sorted((t, level, n) for t, level, n in groups), path
+            approved = select(Volunteer).where(Volunteer.status == "approved", under(Volunteer.region_path, path))
+            people = db.session.scalars(approved).all()
+            breakdowns = queries.volunteer_breakdowns(area)
+            assert breakdowns[queries.VOL_GENDER] == dict(Counter(v.gender or queries.UNKNOWN for v in people))
+            assert sum(breakdowns[queries.VOL_BIRTH].values()) == sum(breakdowns[queries.VOL_STAR].values()) \
+                == len(people) > 0
+            by_child = {r.code: r.value for r in queries.volunteers_by_child(area, kids)}
+            for kid in kids:
+                assert by_child[kid.code] == _volunteers(kid.path), (path, kid.code)
+            period = queries.parse_period({"period": "year", "on": str(today().year)}, today())
+            cells = queries.minute_cells(area, period, kids)
+            start, end = _year()
+            for kid in kids:
+                assert sum(c.minutes for c in cells if c.child == kid.path) == _minutes(kid.path, start, end)
+            assert {m.month: m.value for m in queries.minutes_by_month(cells, period)} == \
+                {m: _minutes_by_month(under(ServiceRecord.region_path, path), start, end).get(m, 0)
+                 for m in period.months}
+        # Which rows each reads: without the county rows 河南省 keeps its numbers and 开封市 has none.
+        henan, kaifeng = (queries.Area.of(db.session.scalar(select(Region).where(Region.path == p)))
+                          for p in (HENAN, KAIFENG))
+        before = [c.minutes for c in queries.minute_cells(henan, period, queries.child_areas(henan))]
+        groups_before = queries.groups_by_type_and_tier(henan)
+        for model in (StatMonth, StatTotal):
+            db.session.execute(delete(model).where(model.metric.not_like("%@pref")))
+        assert [c.minutes for c in queries.minute_cells(henan, period, queries.child_areas(henan))] == before
+        assert queries.groups_by_type_and_tier(henan) == groups_before and sum(before) > 0
+        assert queries.minute_cells(kaifeng, period, queries.child_areas(kaifeng)) == []
+        assert queries.groups_by_type_and_tier(kaifeng) == []
+        db.session.rollback()
+    assert _page(client, "/statistics/?region=410000")

@@ -105,38 +105,39 @@ RANGE = "{col} >= %(p)s AND {col} < %(q)s"
 AREA_CHECKS = (
     Check("approved volunteers",
           "SELECT count(*) FROM volunteer WHERE status = 'approved' AND " + RANGE.format(col="region_path"),
-          "SELECT coalesce(sum(value), 0) FROM stat_total WHERE metric = 'volunteers' AND "
+          "SELECT coalesce(sum(value), 0) FROM stat_total WHERE metric = 'volunteers' || %(pref)s AND "
           + RANGE.format(col="region_path")),
     Check("volunteers per child region",
           "SELECT split_part(region_path, '/', %(depth)s), count(*) FROM volunteer WHERE status = 'approved' AND "
           + RANGE.format(col="region_path") + " GROUP BY 1",
-          "SELECT split_part(region_path, '/', %(depth)s), sum(value) FROM stat_total WHERE metric = 'volunteers' "
-          "AND " + RANGE.format(col="region_path") + " GROUP BY 1"),
+          "SELECT split_part(region_path, '/', %(depth)s), sum(value) FROM stat_total "
+          "WHERE metric = 'volunteers' || %(pref)s AND " + RANGE.format(col="region_path") + " GROUP BY 1"),
     Check("volunteers by gender",
           "SELECT coalesce(gender, ''), count(*) FROM volunteer WHERE status = 'approved' AND "
           + RANGE.format(col="region_path") + " GROUP BY 1",
-          "SELECT key, sum(value) FROM stat_total WHERE metric = 'vol_gender' AND " + RANGE.format(col="region_path")
+          "SELECT key, sum(value) FROM stat_total WHERE metric = 'vol_gender' || %(pref)s AND " + RANGE.format(col="region_path")
           + " GROUP BY 1"),
     Check("new volunteers in period",
           "SELECT count(*) FROM volunteer WHERE approved_on IS NOT NULL AND " + RANGE.format(col="region_path")
           + " AND CAST(approved_on + interval '8 hours' AS date) BETWEEN %(start)s AND %(end)s",
-          "SELECT coalesce(sum(value), 0) FROM stat_month WHERE metric = 'vol_new' AND "
+          "SELECT coalesce(sum(value), 0) FROM stat_month WHERE metric = 'vol_new' || %(pref)s AND "
           + RANGE.format(col="region_path") + " AND month BETWEEN %(first_month)s AND %(end)s"),
     Check("approved minutes in period",
           "SELECT coalesce(sum(minutes), 0) FROM service_record WHERE status = 'approved' AND "
           + RANGE.format(col="region_path") + " AND served_on BETWEEN %(start)s AND %(end)s",
-          "SELECT coalesce(sum(value), 0) FROM stat_month WHERE metric = 'minutes' AND "
+          "SELECT coalesce(sum(value), 0) FROM stat_month WHERE metric = 'minutes' || %(pref)s AND "
           + RANGE.format(col="region_path") + " AND month BETWEEN %(first_month)s AND %(end)s"),
     Check("minutes per month",
           "SELECT to_char(served_on, 'YYYY-MM'), sum(minutes) FROM service_record WHERE status = 'approved' AND "
           + RANGE.format(col="region_path") + " AND served_on BETWEEN %(start)s AND %(end)s GROUP BY 1",
-          "SELECT to_char(month, 'YYYY-MM'), sum(value) FROM stat_month WHERE metric = 'minutes' AND "
+          "SELECT to_char(month, 'YYYY-MM'), sum(value) FROM stat_month WHERE metric = 'minutes' || %(pref)s AND "
           + RANGE.format(col="region_path") + " AND month BETWEEN %(first_month)s AND %(end)s GROUP BY 1"),
     Check("minutes per category",
           "SELECT coalesce(p.category, ''), sum(r.minutes) FROM service_record r LEFT JOIN project p "
           "ON p.id = r.project_id WHERE r.status = 'approved' AND " + RANGE.format(col="r.region_path")
           + " AND r.served_on BETWEEN %(start)s AND %(end)s GROUP BY 1",
-          "SELECT key, sum(value) FROM stat_month WHERE metric = 'minutes' AND " + RANGE.format(col="region_path")
+          "SELECT key, sum(value) FROM stat_month WHERE metric = 'minutes' || %(pref)s AND "
+          + RANGE.format(col="region_path")
           + " AND month BETWEEN %(first_month)s AND %(end)s GROUP BY 1"),
     Check("top 10 groups by minutes",
           "SELECT g.id, sum(r.minutes) AS m FROM service_record r JOIN volunteer_group g ON g.id = r.group_id "
@@ -151,8 +152,8 @@ AREA_CHECKS = (
     Check("approved groups by type",
           "SELECT group_type, count(*) FROM volunteer_group WHERE status = 'approved' AND "
           + RANGE.format(col="region_path") + " GROUP BY 1",
-          "SELECT key, sum(value) FROM stat_total WHERE metric = 'groups' AND " + RANGE.format(col="region_path")
-          + " GROUP BY 1"),
+          "SELECT split_part(key, ':', 1 + sign(length(%(pref)s))::int), sum(value) FROM stat_total "
+          "WHERE metric = 'groups' || %(pref)s AND " + RANGE.format(col="region_path") + " GROUP BY 1"),
 )
 # The group dashboard shows one group (the one picked; by default the first administered).
 GROUP_CHECKS = (
@@ -251,7 +252,8 @@ def measure(url: str, runs: int, period: dict[str, str], today: date) -> dict:
             entry = {"name": check.name, "fact_ms": 0.0, "rollup_ms": 0.0, "fact": None, "rollup": None}
             for target in targets:
                 group_id, path = target if dash.groups_of else (None, target)
-                args = dict(params, p=path, q=path[:-1] + "0", depth=path.count("/") + 1, group=group_id)
+                args = dict(params, p=path, q=path[:-1] + "0", depth=path.count("/") + 1, group=group_id,
+                            pref="@pref" if path and path.count("/") == 1 else "")  # a province: prefecture rows
                 fact_ms, fact_rows = timed(lambda: sql.execute(check.fact, args).fetchall(), runs)
                 rollup_sql = check.rollup if calendar_year or not check.rollup_months else check.rollup_months
                 rollup_ms, rollup_rows = timed(lambda: sql.execute(rollup_sql, args).fetchall(), runs)
@@ -425,7 +427,8 @@ def results_markdown(report: dict) -> str:
         "Page = median time of one request; SQL = statements it runs; facts = the dashboard's numbers computed "
         "directly from volunteer / service_record / project / membership / volunteer_group (sum of the medians "
         "of the queries below); rollups = the same numbers from the rollup tables the page reads (stat_month / "
-        "stat_total / stat_group_period / stat_group_month).", "",
+        "stat_total / stat_group_period / stat_group_month; the province their prefecture rows, `<metric>@pref`).",
+        "",
         "| dashboard | " + " | ".join(f"{s['volunteers']:,}: page ms (SQL) | facts ms | rollups ms" for s in sizes)
         + " |",
         "|---|" + "---:|---:|---:|" * len(sizes),

@@ -538,7 +538,7 @@ class Project(Scoped, Stamped, Model):
     category: Mapped[str] = mapped_column(String(32))
     address: Mapped[Optional[str]] = mapped_column(String(255))
     description: Mapped[Optional[str]] = mapped_column(Text)
-    starts_at: Mapped[datetime] = mapped_column(DateTime)
+    starts_at: Mapped[datetime] = mapped_column(DateTime, index=True)  # indexed: 统计分析 reads today's starts
     ends_at: Mapped[datetime] = mapped_column(DateTime, index=True)
     recruit_scope: Mapped[str] = mapped_column(String(16), default=RecruitScope.ANYONE)
     risk_notice: Mapped[Optional[str]] = mapped_column(Text)
@@ -547,7 +547,7 @@ class Project(Scoped, Stamped, Model):
     contact_name: Mapped[Optional[str]] = mapped_column(String(64))
     contact_phone_masked: Mapped[Optional[str]] = mapped_column(String(20))
     # Manual 结项 (by the group's admin) or an officer's close: when and by whom.
-    closed_on: Mapped[Optional[datetime]] = mapped_column(DateTime)
+    closed_on: Mapped[Optional[datetime]] = mapped_column(DateTime, index=True)
     closed_by_fk: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
 
     group: Mapped[VolunteerGroup] = relationship()

@@ -20,7 +20,7 @@ import calendar
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import Float, String, and_, case, cast, exists, func, literal, or_, select, true, union_all
 from sqlalchemy.ext.compiler import compiles
@@ -34,11 +34,12 @@ from app.models import (
 )
 from app.security.scope import Scope, path_is_under, under
 from app.services import workdays
+from app.services.clock import to_utc
 from app.services.errors import ScopeViolation
 from app.services.projects import ProjectStatus, closed_clause
 from app.services.rollups import (  # the metrics, as the writers name them, and the local day in SQL
-    ALL_TIME, GROUPS, MEMBERS, MINUTES, VOL_BIRTH, VOL_GENDER, VOL_NEW, VOL_STAR, VOLUNTEERS, local_day_sql,
-    prefecture_metric,
+    ALL_TIME, GROUPS, MEMBERS, MINUTES, PROJ_CLOSED, PROJ_STARTED, VOL_BIRTH, VOL_GENDER, VOL_NEW, VOL_STAR,
+    VOLUNTEERS, local_day, local_day_sql, prefecture_metric, project_times_sql,
     quarter_key, year_key,
 )
 
@@ -613,11 +614,47 @@ def _project_counts(where, now: datetime) -> list[ProjectCount]:
 def projects_by_category_and_status(area: Area, now: datetime) -> list[ProjectCount]:
     """Projects of ``area`` by service category and status at ``now`` (UTC).
 
-    Read directly from ``project`` with one scoped GROUP BY: projects are few (a
-    province has thousands, not millions) and their status depends on the clock, which
-    no rollup could keep.
+    A prefecture or smaller reads ``project`` with one scoped GROUP BY. A province reads
+    the days each project left 未开始 and closed (``rollups.project_times``, kept at the
+    province): the months before this one, this month's days before today, and today's
+    moments up to ``now`` read off ``project`` (three indexed ranges); every project has
+    one closing day, so the sum over all of them is the total.
     """
-    return _project_counts(in_area(Project.region_path, area), now)
+    if not area.reads_prefectures:
+        return _project_counts(in_area(Project.region_path, area), now)
+    today = local_day(now)
+    month, midnight = today.replace(day=1), to_utc(datetime.combine(today, time()))
+    metrics = (PROJ_STARTED, PROJ_CLOSED)
+    months = select(StatMonth.metric.label("metric"), StatMonth.key.label("key"),
+                    case((StatMonth.month < month, StatMonth.value), else_=0).label("reached"),
+                    StatMonth.value.label("total")).where(StatMonth.metric.in_(metrics),
+                                                          in_area(StatMonth.region_path, area))
+    days = select(StatDay.metric, StatDay.key, StatDay.value, literal(0)).where(
+        StatDay.metric.in_(metrics), in_area(StatDay.region_path, area), StatDay.day >= month, StatDay.day < today)
+    in_today = [and_(column >= midnight, column <= now) for column in (Project.starts_at, Project.ends_at,
+                                                                       Project.closed_on)]
+    moments = (select(Project.category, *project_times_sql()).where(in_area(Project.region_path, area),
+                                                                    or_(*in_today)).subquery())
+    today_rows = [select(literal(metric), func.coalesce(moments.c.category, ""), literal(1), literal(0))
+                  .where(column >= midnight, column <= now)
+                  for metric, column in zip(metrics, list(moments.c)[1:])]
+    inner = union_all(months, days, *today_rows).subquery()
+    rows = db.session.execute(select(inner.c.metric, inner.c.key, func.sum(inner.c.reached), func.sum(inner.c.total))
+                              .group_by(inner.c.metric, inner.c.key))
+    reached: dict[tuple[str, str], int] = defaultdict(int)
+    totals: dict[str, int] = defaultdict(int)
+    for metric, key, n, total in rows:
+        reached[metric, key] += int(n or 0)
+        if metric == PROJ_CLOSED:
+            totals[key] += int(total or 0)
+    counts = []
+    for category, total in totals.items():
+        started, closed = reached[PROJ_STARTED, category], reached[PROJ_CLOSED, category]
+        for status, n in ((ProjectStatus.CLOSED, closed), (ProjectStatus.NOT_STARTED, total - started),
+                          (ProjectStatus.OPEN, started - closed)):
+            if n:
+                counts.append(ProjectCount(category or None, status.value, n))
+    return counts
 
 
 def review_backlog(area: Area, today: date) -> list[KeyValue]:

@@ -599,6 +599,7 @@ def create_project(group: VolunteerGroup, *, positions: list[dict], **fields) ->
                       **values)
     db.session.add(project)
     db.session.flush()
+    rollups.project_counted(project, +1)  # 统计分析: projects by status
     for position_values in cleaned:
         position = Position(project_id=project.id, enrolled_count=0)
         _write_position(position, project, position_values)
@@ -631,6 +632,7 @@ def update_project(project: Project, **fields) -> Project:
     errors.raise_if_any()
     region = values.pop("region")
     old_category = project.category
+    rollups.project_counted(project, -1)  # its dates, category or region may change: counted again below
     for key, value in values.items():
         if getattr(project, key) != value:
             setattr(project, key, value)
@@ -639,6 +641,7 @@ def update_project(project: Project, **fields) -> Project:
         for position in project.positions:
             position.region_id, position.region_path = region.id, region.path
     db.session.flush()
+    rollups.project_counted(project, +1)
     rollups.project_recategorised(project, old_category)  # 统计分析 counts minutes by category
     return project
 
@@ -690,9 +693,12 @@ def close_project(project: Project) -> Project:
     :raises DomainError: already closed
     """
     ensure_administers(project.group)
+    project = reviews.lock_for_decision(Project, [project])[0]  # an edit or suspension waits, then sees it
     ensure_open(project, gettext("This project is already closed."))
+    rollups.project_counted(project, -1)
     project.closed_on = utcnow()
     project.closed_by_fk = reviews.acting_user_id()
+    rollups.project_counted(project, +1)
     db.session.flush()
     return project
 
@@ -1063,12 +1069,14 @@ def suspend_projects(items: list[Project]) -> int:
             raise ScopeViolation()
     changed = 0
     now = utcnow()
-    for project in items:
+    for project in reviews.lock_for_decision(Project, items):  # an edit or closing waits, then sees it
         if not project.is_suspended:
+            rollups.project_counted(project, -1)
             project.is_suspended = True
             if project.closed_on is None or project.closed_on > now:
                 project.closed_on = now
             project.closed_by_fk = reviews.acting_user_id()
+            rollups.project_counted(project, +1)
             changed += 1
     db.session.flush()
     return changed

@@ -14,6 +14,8 @@ rollback takes the count back with it:
   every local record and correction; ``record_exchange`` for records transferred in);
 - ``project_recategorised``: an open project's service category changed, so its
   minutes move to the new category;
+- ``project_counted``: a project created (+1), or changing its dates, category or region,
+  closing or suspended (−1 before, +1 after): its moments of status change, per province;
 - ``group_counted``: a group approved (+1) or leaving approved status (−1);
 - ``members_changed``: a membership became active (+1) or stopped being active (−1).
 
@@ -72,6 +74,12 @@ VOL_STAR = "vol_star"  # key "0".."5", per home county
 GROUPS = "groups"  # key: group type, approved groups at the group's own region
 # StatGroupMonth metrics: MINUTES (of the records the group recorded) and
 MEMBERS = "members"  # active members, in the month they became active
+# StatDay / StatMonth metrics kept at the province (``province_of``), key: the project's service category.
+# A project's status moves one way (未开始 → 招募中 → 已结项; a closed project never reopens), at two
+# moments: ``project_times``. Counting the projects whose moment has come tells a province its
+# projects by status at any time, from a bounded number of rows.
+PROJ_STARTED = "proj_started"  # on the local day the project leaves 未开始 (it starts, or closes first)
+PROJ_CLOSED = "proj_closed"  # on the local day it closes (its end, or when closed or suspended)
 # Prefecture rows: StatMonth ``minutes`` / ``vol_new`` and StatTotal ``volunteers`` / ``vol_*`` summed per
 # prefecture (the region below the province) under ``prefecture_metric(metric)``; ``groups`` there is keyed
 # ``"<level>:<type>"`` (the tier of the group's region). A province (or the whole platform) reads these: a
@@ -104,6 +112,20 @@ def prefecture_of(path: str) -> str:
     ``'410000/410200/410202/…'`` → ``'410000/410200/'``; below a municipality, the district
     (``'110000/110101/…'`` → ``'110000/110101/'``); a province path is returned unchanged."""
     return path[:14] if len(path) >= 14 and path[13] == "/" else path[:7]
+
+
+def province_of(path: str) -> str:
+    """The path cut to the province: ``'410000/410200/…'`` → ``'410000/'``."""
+    return path[:7]
+
+
+def project_times(project: Project) -> tuple[datetime, datetime]:
+    """(when ``project`` leaves 未开始, when it closes): it closes at its end or when closed by
+    hand or suspended (``closed_on``, set by both), whichever comes first; it leaves 未开始
+    when it starts or, closed before that, when it closes. ``services.projects.project_status``
+    is these two compared with the clock."""
+    closes = project.closes_at()
+    return min(project.starts_at, closes), closes
 
 
 def prefecture_metric(metric: str) -> str:
@@ -173,6 +195,17 @@ def prefecture_sql(column):
     slash, one = _text("/"), _int(1)
     return case((func.substr(column, _int(14), one) == slash, func.substr(column, one, _int(14))),
                 else_=func.substr(column, one, _int(7)))
+
+
+def _least(a, b):
+    """SQL: the smaller of two non-null values (SQLite's two-argument ``min``)."""
+    return func.least(a, b) if _dialect() == "postgresql" else func.min(a, b)
+
+
+def project_times_sql():
+    """SQL twin of ``project_times``: (leaves 未开始, closes) over ``Project``."""
+    closes = _least(Project.ends_at, func.coalesce(Project.closed_on, Project.ends_at))
+    return _least(Project.starts_at, closes), closes
 
 
 def _plus_8h(column):
@@ -456,6 +489,17 @@ def project_recategorised(project: Project, old_category: str | None) -> None:
     _add_days(changes)
 
 
+def project_counted(project: Project, sign: int) -> None:
+    """A project was created (+1), or its dates, category or region are about to change or
+    it is about to close or be suspended (−1 before, +1 after): count its two moments
+    (``project_times``) on their local days at its province (``PROJ_STARTED``,
+    ``PROJ_CLOSED``), keyed by its service category. The caller holds the project's row lock."""
+    province_id, province = _region_at(province_of(project.region_path))
+    _add_days([dict(region_id=province_id, region_path=province, day=local_day(moment), metric=metric,
+                    key=project.category or "", value=sign)
+               for metric, moment in zip((PROJ_STARTED, PROJ_CLOSED), project_times(project))], prefectures=False)
+
+
 def group_counted(group: VolunteerGroup, sign: int) -> None:
     """A group became approved (+1) or left approved status (−1), at its own region (and
     at its prefecture, keyed by the tier of its region and its type)."""
@@ -474,12 +518,12 @@ def members_changed(membership: Membership, sign: int) -> None:
     _group_month(membership.group_id, month_of(local_day(moment)), MEMBERS, sign)
 
 
-def _add_days(rows: list[dict]) -> None:
-    """Count ``StatDay`` rows, and the same values into their months (``StatMonth``, also
-    at their prefectures)."""
+def _add_days(rows: list[dict], prefectures: bool = True) -> None:
+    """Count ``StatDay`` rows, and the same values into their months (``StatMonth``, and
+    unless told not to at their prefectures)."""
     _add(StatDay, rows)
-    _add(StatMonth, _with_prefectures([{**{k: v for k, v in row.items() if k != "day"}, "month": month_of(row["day"])}
-                                       for row in rows]))
+    months = [{**{k: v for k, v in row.items() if k != "day"}, "month": month_of(row["day"])} for row in rows]
+    _add(StatMonth, _with_prefectures(months) if prefectures else months)
 
 
 def _group_month(group_id: int, month: date, metric: str, value: int) -> None:
@@ -561,6 +605,19 @@ def _rebuild_minutes() -> None:
                  .group_by(ServiceRecord.group_id, month_sql(ServiceRecord.served_on))
                  .having(func.sum(ServiceRecord.minutes) != 0).subquery())
     _insert_group_months(per_month, MINUTES)
+
+
+def _rebuild_projects() -> None:
+    """``proj_started`` / ``proj_closed``: every project, on the local days of its two
+    moments (``project_times_sql``), at its province, by category."""
+    for metric, moment in zip((PROJ_STARTED, PROJ_CLOSED), project_times_sql()):
+        per_project = (select(func.substr(Project.region_path, _int(1), _int(7)).label("province"),
+                              local_day_sql(moment).label("day"),
+                              func.coalesce(Project.category, _text("")).label("key")).subquery())
+        query = (select(Region.id, per_project.c.day, _text(metric), per_project.c.key, Region.path, func.count())
+                 .join(Region, Region.path == per_project.c.province)
+                 .group_by(Region.id, Region.path, per_project.c.day, per_project.c.key))
+        _insert_from(StatDay, ["region_id", "day", "metric", "key", "region_path", "value"], query)
 
 
 def _rebuild_coarser() -> None:
@@ -661,6 +718,7 @@ def rebuild() -> dict[str, int]:
     _rebuild_vol_new()
     _rebuild_minutes()
     _rebuild_members()
+    _rebuild_projects()
     _rebuild_coarser()
     _rebuild_totals()
     _rebuild_prefectures()

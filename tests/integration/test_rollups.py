@@ -210,8 +210,24 @@ def direct_mismatches() -> list[str]:
                 select(VolunteerGroup.region_path, Region.level, VolunteerGroup.group_type)
                 .join(Region, Region.id == VolunteerGroup.region_id)
                 .where(VolunteerGroup.status == ReviewStatus.APPROVED))])
+    # Projects: each counted at its province on the local days it left 未开始 and closed.
+    started, closed = [], []
+    for path, category, starts_at, ends_at, closed_on in db.session.execute(
+            select(Project.region_path, Project.category, Project.starts_at, Project.ends_at, Project.closed_on)):
+        closes = min(ends_at, closed_on) if closed_on else ends_at  # written out here, not project_times
+        key = (path.split("/")[0] + "/", category or "")
+        started.append(((*key, _local_day(min(starts_at, closes))), 1))
+        closed.append(((*key, _local_day(closes)), 1))
+    compare("projects leaving 未开始 per province, local day and category",
+            [((p, k, _iso(d)), v) for m, k, p, d, v in days if m == rollups.PROJ_STARTED], started)
+    compare("projects closing per province, local day and category",
+            [((p, k, _iso(d)), v) for m, k, p, d, v in days if m == rollups.PROJ_CLOSED], closed)
     db.session.rollback()
     return problems
+
+
+def _local_day(moment: datetime) -> str:
+    return (moment + timedelta(hours=8)).date().isoformat()
 
 
 def _prefecture_of(path: str) -> str:
@@ -703,6 +719,21 @@ def test_each_kind_of_write__keeps_rollups_equal_to_rebuild_and_the_facts(app):
         # The project's admin changes its service category: its minutes move with it.
         step("change the project's category", "longting_team_admin", lambda: projects.update_project(
             get(Project, project.id), category="community" if project.category != "community" else "civility"))
+
+        # Projects by status: published (not started), moved to start now, closed by hand; one suspended.
+        start = today() + timedelta(days=2)
+        fields = dict(name="周末导览", category="culture_sports", description="", risk_notice="", address="书店街",
+                      region_code="", starts_at=f"{start}T08:00", ends_at=f"{start + timedelta(days=3)}T18:00",
+                      recruit_scope="anyone", is_backfill=False)
+        new = step("publish a project", "longting_team_admin", lambda: projects.create_project(
+            get(VolunteerGroup, project.group_id), positions=[{"name": "导览员", "quota": "3", "default_hours": "2",
+                                                              "shift_start": "", "shift_end": ""}], **fields)).id
+        step("move its start to today", "longting_team_admin", lambda: projects.update_project(
+            get(Project, new), starts_at=f"{today()}T00:00", category="civility"))
+        step("close it by hand", "longting_team_admin", lambda: projects.close_project(get(Project, new)))
+        running = next(p.id for p in db.session.scalars(select(Project).where(Project.id != project.id)
+                                                        .order_by(Project.id)) if not p.is_closed())
+        step("suspend another", "henan_officer", lambda: projects.suspend_projects([get(Project, running)]))
 
         # Corrections: by the group (a star down, then up a little), asked for by the volunteer
         mine = next(r.id for r in entered if r.volunteer_id == pool[0])

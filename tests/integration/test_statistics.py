@@ -12,7 +12,7 @@ import io
 import json
 import re
 from collections import Counter, defaultdict
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from openpyxl import load_workbook
@@ -28,6 +28,7 @@ from app.security.scope import path_is_under, under
 from app.services import rollups
 from app.services.clock import today, utcnow
 from tests.conftest import login, statements_of
+from tests.integration._hours_helpers import acting
 
 HENAN, KAIFENG, LONGTING, SHUNHE = "410000/", "410000/410200/", "410000/410200/410202/", "410000/410200/410203/"
 CODES = {HENAN: "410000", KAIFENG: "410200", LONGTING: "410202", SHUNHE: "410203"}
@@ -680,3 +681,45 @@ def test_province__reads_prefecture_rows_with_the_numbers_of_the_facts(app):
         assert queries.groups_by_type_and_tier(kaifeng) == []
         db.session.rollback()
     assert _page(client, "/statistics/?region=410000")
+
+
+def test_province_projects_by_status__equal_the_project_table_at_any_moment(app):
+    """河南省 counts its projects by status from the days they left 未开始 and closed; at
+    every moment tried — now, a second before and after projects start, end and are closed
+    (so that some of them fall on "today"), local midnights, long ago, far ahead — the
+    counts equal the status read off ``project`` directly (what a prefecture shows); and
+    after an officer suspends a running project (closed from then on), now and later."""
+    from app.charts import queries
+    from app.services import projects
+
+    def compare(area, now):
+        kept = sorted(queries.projects_by_category_and_status(area, now), key=repr)
+        assert kept == sorted(queries._project_counts(under(Project.region_path, HENAN), now), key=repr), now
+        return kept
+
+    with acting(app, "admin"):  # one project closed by hand (before its end) first
+        projects.close_project(next(p for p in db.session.scalars(
+            select(Project).where(under(Project.region_path, HENAN)).order_by(Project.id.desc())) if not p.is_closed()))
+        db.session.commit()
+    with app.app_context():
+        henan = queries.Area.of(db.session.scalar(select(Region).where(Region.path == HENAN)))
+        assert henan.reads_prefectures
+        rows = db.session.execute(select(Project.starts_at, Project.ends_at, Project.closed_on)
+                                  .where(under(Project.region_path, HENAN))).all()
+        assert any(r.closed_on for r in rows) and len(rows) > 5
+        second, eight = timedelta(seconds=1), timedelta(hours=8)
+        moments = {utcnow(), datetime(2000, 1, 1), datetime(2100, 1, 1)}
+        for row in rows:
+            for moment in filter(None, row):
+                midnight = datetime.combine((moment + eight).date(), datetime.min.time()) - eight  # local, in UTC
+                moments |= {moment - second, moment, moment + second, midnight - second, midnight}
+        for now in sorted(moments):
+            compare(henan, now)
+        assert {c.status for c in compare(henan, utcnow())} >= {"closed", "open"}
+    with acting(app, "henan_officer"):
+        running = next(p for p in db.session.scalars(select(Project).where(under(Project.region_path, HENAN))
+                                                     .order_by(Project.id)) if not p.is_closed())
+        projects.suspend_projects([running])
+        db.session.commit()
+        for now in (utcnow(), utcnow() + timedelta(days=1), utcnow() + timedelta(days=400)):
+            compare(henan, now)

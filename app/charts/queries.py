@@ -22,7 +22,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import Float, String, and_, case, cast, exists, func, literal, or_, select, true, union_all
+from sqlalchemy import (
+    Float, String, and_, case, cast, exists, func, literal, literal_column, or_, select, true, union_all,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.functions import FunctionElement
@@ -366,6 +368,30 @@ class MinuteCell:
 
 
 @dataclass(frozen=True)
+class MinuteSums:
+    """Approved minutes in a period summed per month (``'YYYY-MM'``), per service category
+    (``UNKNOWN`` when none) and per child region (its path; None: the area itself, or
+    not split by child)."""
+
+    by_month: Mapping[str, int]
+    by_category: Mapping[str, int]
+    by_child: Mapping[str | None, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_month.values())
+
+    @classmethod
+    def of(cls, cells: Iterable[MinuteCell]) -> "MinuteSums":
+        """The sums of a few cells (a volunteer's own), added up in Python."""
+        sums: tuple[dict, dict, dict] = (defaultdict(int), defaultdict(int), defaultdict(int))
+        for cell in cells:
+            for out, key in zip(sums, (cell.month, cell.category or UNKNOWN, cell.child)):
+                out[key] += cell.minutes
+        return cls(*(dict(out) for out in sums))
+
+
+@dataclass(frozen=True)
 class GroupCount:
     group_type: str
     level: int
@@ -503,53 +529,48 @@ def new_volunteers_by_month(area: Area, period: Period) -> list[MonthValue]:
 # --- Officer dashboard: service hours ---
 
 
-def minute_cells(area: Area, period: Period, kids: list[Area]) -> list[MinuteCell]:
-    """Approved service minutes served in ``area`` during ``period`` per month, service
-    category and child region (``minutes``, corrections included): one GROUP BY feeds
-    the hours per month, per category and per child region."""
+def minute_sums(area: Area, period: Period, kids: list[Area]) -> MinuteSums:
+    """Approved service minutes served in ``area`` during ``period`` (``minutes``,
+    corrections included) per month, per service category and per child region: one
+    statement, three GROUP BYs over the same rows (a few dozen rows come back, not the
+    months × categories × children cube)."""
     rows_in = _period_rows(MINUTES, area, period)
-    columns = [rows_in.c.month.label("month"), rows_in.c.key.label("category"), rows_in.c.value]
     split = bool(kids) and area.splits_by_child
-    if split:
-        columns.append(_child_key(rows_in.c.region_path, area, kids).label("child"))
-    inner = select(*columns).subquery()
-    keys = [inner.c.month, inner.c.category] + ([inner.c.child] if split else [])
-    rows = db.session.execute(select(*keys, func.sum(inner.c.value)).group_by(*keys))
-    paths = {k.path for k in kids}
-    cells = []
-    for row in rows:
-        child = row[2] if split and row[2] in paths else None
-        cells.append(MinuteCell(row[0], row[1] or UNKNOWN, child, int(row[-1] or 0)))
-    return cells
+    child = _child_key(rows_in.c.region_path, area, kids) if split else literal_column("''")
+    cells = select(rows_in.c.month, rows_in.c.key.label("category"), child.label("child"),
+                   rows_in.c.value).cte("cells")
+    parts = [select(literal_column(f"'{kind}'"), column, func.sum(cells.c.value)).group_by(column)
+             for kind, column in (("m", cells.c.month), ("c", cells.c.category), ("r", cells.c.child))]
+    paths = {k.path for k in kids} if split else set()
+    by_month: dict[str, int] = {}
+    by_category: dict[str, int] = defaultdict(int)
+    by_child: dict[str | None, int] = defaultdict(int)
+    for kind, key, value in db.session.execute(union_all(*parts)):
+        value = int(value or 0)
+        if kind == "m":
+            by_month[key] = value
+        elif kind == "c":
+            by_category[key or UNKNOWN] += value
+        else:
+            by_child[key if key in paths else None] += value
+    return MinuteSums(by_month, dict(by_category), dict(by_child))
 
 
-def minutes_by_month(cells: Iterable[MinuteCell], period: Period) -> list[MonthValue]:
-    sums: dict[str, int] = defaultdict(int)
-    for cell in cells:
-        sums[cell.month] += cell.minutes
-    return [MonthValue(m, sums.get(m, 0)) for m in period.months]
+def minutes_by_month(sums: MinuteSums, period: Period) -> list[MonthValue]:
+    return [MonthValue(m, sums.by_month.get(m, 0)) for m in period.months]
 
 
-def minutes_by_category(cells: Iterable[MinuteCell], categories: Iterable[str]) -> list[KeyValue]:
+def minutes_by_category(sums: MinuteSums, categories: Iterable[str]) -> list[KeyValue]:
     """Minutes per service category, in ``categories`` order, then unknown (if any)."""
-    sums: dict[str, int] = defaultdict(int)
-    for cell in cells:
-        sums[cell.category] += cell.minutes
-    order = list(categories)
-    rows = [KeyValue(c, sums.pop(c, 0)) for c in order]
-    rest = sum(sums.values())
+    left = dict(sums.by_category)
+    rows = [KeyValue(c, left.pop(c, 0)) for c in categories]
+    rest = sum(left.values())
     return rows + ([KeyValue(UNKNOWN, rest)] if rest else [])
 
 
-def minutes_by_child(cells: Iterable[MinuteCell], kids: list[Area], area: Area) -> list[RegionValue]:
-    sums: dict[str, int] = defaultdict(int)
-    rest = 0
-    for cell in cells:
-        if cell.child is None:
-            rest += cell.minutes
-        else:
-            sums[cell.child] += cell.minutes
-    return _region_values(sums, rest, kids, area)
+def minutes_by_child(sums: MinuteSums, kids: list[Area], area: Area) -> list[RegionValue]:
+    by_child = {k: v for k, v in sums.by_child.items() if k is not None}
+    return _region_values(by_child, sums.by_child.get(None, 0), kids, area)
 
 
 def top_groups(area: Area, period: Period, limit: int = TOP_LIMIT) -> list[NamedMinutes]:
@@ -726,12 +747,17 @@ def _has_group():
 
 
 def community_counts(area: Area) -> tuple[int, int]:
-    """(communities in ``area``, those with no approved group located there): counts
-    over the region register (bounded by geography, not by volunteers)."""
-    communities = and_(Region.level == Region.COMMUNITY, in_area(Region.path, area))
-    total, bare = db.session.execute(select(
-        func.count(), func.coalesce(func.sum(case((~_has_group(), 1), else_=0)), 0)).where(communities)).one()
-    return int(total or 0), int(bare or 0)
+    """(communities in ``area``, those with no approved group located there): the region
+    register anti-joined with the regions of ``area`` that have a group (one hash of those,
+    not a probe per community)."""
+    with_group = (select(StatTotal.region_id).where(StatTotal.metric == GROUPS, StatTotal.value > 0,
+                                                    in_area(StatTotal.region_path, area))
+                  .group_by(StatTotal.region_id).subquery())
+    total, bare = db.session.execute(
+        select(func.count(), func.count(with_group.c.region_id)).select_from(Region)
+        .outerjoin(with_group, with_group.c.region_id == Region.id)
+        .where(Region.level == Region.COMMUNITY, in_area(Region.path, area))).one()
+    return int(total or 0), int(total or 0) - int(bare or 0)
 
 
 def communities_without_group(area: Area, limit: int | None = LIST_LIMIT) -> list[NamedPlace]:
@@ -866,7 +892,7 @@ def top_volunteers(group_id: int, period: Period, limit: int = TOP_LIMIT) -> lis
 # --- A volunteer's own statistics ---
 
 
-def my_minute_cells(volunteer_id: int, period: Period) -> list[MinuteCell]:
+def my_minute_sums(volunteer_id: int, period: Period) -> MinuteSums:
     """The volunteer's approved minutes in ``period`` per month and service category
     (their own records, read directly; a record transferred in has no category)."""
     inner = (select(year_month(ServiceRecord.served_on).label("month"),
@@ -876,4 +902,5 @@ def my_minute_cells(volunteer_id: int, period: Period) -> list[MinuteCell]:
                     ServiceRecord.served_on >= period.start, ServiceRecord.served_on <= period.end)).subquery()
     rows = db.session.execute(select(inner.c.month, inner.c.category, func.sum(inner.c.minutes))
                               .group_by(inner.c.month, inner.c.category))
-    return [MinuteCell(month, category or UNKNOWN, None, int(minutes or 0)) for month, category, minutes in rows]
+    return MinuteSums.of(MinuteCell(month, category or UNKNOWN, None, int(minutes or 0))
+                         for month, category, minutes in rows)

@@ -205,8 +205,8 @@ class RegionPage(Page):
         return queries.volunteer_breakdowns(self.area)
 
     @cached_property
-    def cells(self) -> list[queries.MinuteCell]:
-        return queries.minute_cells(self.area, self.period, self.kids)
+    def minutes(self) -> queries.MinuteSums:
+        return queries.minute_sums(self.area, self.period, self.kids)
 
     @cached_property
     def backlog(self) -> list[queries.KeyValue]:
@@ -235,7 +235,7 @@ class RegionPage(Page):
 
     @property
     def total_minutes(self) -> int | None:
-        return sum(c.minutes for c in self.cells) if self.county_grain else None
+        return self.minutes.total if self.county_grain else None
 
     @property
     def target(self) -> float:
@@ -371,7 +371,7 @@ def _category_hours(rows: list[queries.KeyValue], name: str, title: str) -> Char
 def hours_by_month(page: RegionPage) -> Chart:
     if not page.county_grain:
         return None
-    return _monthly_hours(queries.minutes_by_month(page.cells, page.period), "hours_by_month",
+    return _monthly_hours(queries.minutes_by_month(page.minutes, page.period), "hours_by_month",
                           gettext("Approved service hours per month"))
 
 
@@ -379,7 +379,7 @@ def hours_by_month(page: RegionPage) -> Chart:
 def hours_by_category(page: RegionPage) -> Chart:
     if not page.county_grain:
         return None
-    rows = [r for r in queries.minutes_by_category(page.cells, SERVICE_CATEGORY_LABELS) if r.value]
+    rows = [r for r in queries.minutes_by_category(page.minutes, SERVICE_CATEGORY_LABELS) if r.value]
     return _category_hours(rows, "hours_by_category", gettext("Approved service hours by category"))
 
 
@@ -387,7 +387,7 @@ def hours_by_category(page: RegionPage) -> Chart:
 def hours_by_region(page: RegionPage) -> Chart:
     if not page.kids or not page.area.splits_by_child:
         return None
-    rows = queries.minutes_by_child(page.cells, page.kids, page.area)
+    rows = queries.minutes_by_child(page.minutes, page.kids, page.area)
     return _bar_chart("hours_by_region", gettext("Approved service hours by region"), page.region_names(rows),
                       [figures.hours(r.value) for r in rows], series=gettext("Hours"), x_label=gettext("Region"),
                       y_label=gettext("Hours"), links=page.region_links(rows), drill=page.drill_links())
@@ -615,19 +615,19 @@ class MyPage(Page):
         self.volunteer_id = volunteer_id
 
     @cached_property
-    def cells(self) -> list[queries.MinuteCell]:
-        return queries.my_minute_cells(self.volunteer_id, self.period)
+    def minutes(self) -> queries.MinuteSums:
+        return queries.my_minute_sums(self.volunteer_id, self.period)
 
 
 @chart(MY_CHARTS)
 def my_hours_by_month(page: MyPage) -> Chart:
-    return _monthly_hours(queries.minutes_by_month(page.cells, page.period), "my_hours_by_month",
+    return _monthly_hours(queries.minutes_by_month(page.minutes, page.period), "my_hours_by_month",
                           gettext("My service hours per month"))
 
 
 @chart(MY_CHARTS)
 def my_hours_by_category(page: MyPage) -> Chart:
-    rows = [r for r in queries.minutes_by_category(page.cells, SERVICE_CATEGORY_LABELS) if r.value]
+    rows = [r for r in queries.minutes_by_category(page.minutes, SERVICE_CATEGORY_LABELS) if r.value]
     return _category_hours(rows, "my_hours_by_category", gettext("My service hours by category"))
 
 
@@ -654,7 +654,7 @@ class MyStatisticsView(BaseView):
         page = self._page()
         if page is None:
             return self.render_template("user_center/no_volunteer.html", title=gettext("My Statistics"))
-        minutes = sum(c.minutes for c in page.cells)
+        minutes = page.minutes.total
         return self.render_template(
             "charts/me.html", title=gettext("My Statistics"), page=page, charts=page.charts(), period=page.period,
             period_label=_period_label(page.period), period_kinds=_period_kinds(),

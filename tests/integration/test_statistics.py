@@ -661,23 +661,23 @@ def test_province__reads_prefecture_rows_with_the_numbers_of_the_facts(app):
             for kid in kids:
                 assert by_child[kid.code] == _volunteers(kid.path), (path, kid.code)
             period = queries.parse_period({"period": "year", "on": str(today().year)}, today())
-            cells = queries.minute_cells(area, period, kids)
+            sums = queries.minute_sums(area, period, kids)
             start, end = _year()
             for kid in kids:
-                assert sum(c.minutes for c in cells if c.child == kid.path) == _minutes(kid.path, start, end)
-            assert {m.month: m.value for m in queries.minutes_by_month(cells, period)} == \
+                assert sums.by_child.get(kid.path, 0) == _minutes(kid.path, start, end)
+            assert {m.month: m.value for m in queries.minutes_by_month(sums, period)} == \
                 {m: _minutes_by_month(under(ServiceRecord.region_path, path), start, end).get(m, 0)
                  for m in period.months}
         # Which rows each reads: without the county rows 河南省 keeps its numbers and 开封市 has none.
         henan, kaifeng = (queries.Area.of(db.session.scalar(select(Region).where(Region.path == p)))
                           for p in (HENAN, KAIFENG))
-        before = [c.minutes for c in queries.minute_cells(henan, period, queries.child_areas(henan))]
+        before = queries.minute_sums(henan, period, queries.child_areas(henan))
         groups_before = queries.groups_by_type_and_tier(henan)
         for model in (StatMonth, StatTotal):
             db.session.execute(delete(model).where(model.metric.not_like("%@pref")))
-        assert [c.minutes for c in queries.minute_cells(henan, period, queries.child_areas(henan))] == before
-        assert queries.groups_by_type_and_tier(henan) == groups_before and sum(before) > 0
-        assert queries.minute_cells(kaifeng, period, queries.child_areas(kaifeng)) == []
+        assert queries.minute_sums(henan, period, queries.child_areas(henan)) == before
+        assert queries.groups_by_type_and_tier(henan) == groups_before and before.total > 0
+        assert queries.minute_sums(kaifeng, period, queries.child_areas(kaifeng)).total == 0
         assert queries.groups_by_type_and_tier(kaifeng) == []
         db.session.rollback()
     assert _page(client, "/statistics/?region=410000")

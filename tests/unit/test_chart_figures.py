@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import pytest
 
 from app.charts import figures, queries
-from app.charts.queries import KeyValue, MinuteCell, MonthValue, Period, RegionValue, parse_period
+from app.charts.queries import KeyValue, MinuteCell, MinuteSums, MonthValue, Period, RegionValue, parse_period
 
 
 # --- figures ---
@@ -217,6 +217,8 @@ def test_age_bands__ages_at_the_period_end_year():
 def test_minutes_by_month_category_and_child():
     cells = [MinuteCell("2026-01", "culture_sports", "P/A/", 60), MinuteCell("2026-01", "", "P/B/", 30),
              MinuteCell("2026-03", "culture_sports", None, -15)]
+    cells = MinuteSums.of(cells)
+    assert cells.total == 75
     period = Period("quarter", date(2026, 1, 1), date(2026, 3, 31), "2026-Q1")
     assert queries.minutes_by_month(cells, period) == [MonthValue("2026-01", 90), MonthValue("2026-02", 0),
                                                        MonthValue("2026-03", -15)]

@@ -40,7 +40,7 @@ from app.services.clock import to_utc
 from app.services.errors import ScopeViolation
 from app.services.projects import ProjectStatus, closed_clause
 from app.services.rollups import (  # the metrics, as the writers name them, and the local day in SQL
-    ALL_TIME, GROUPS, MEMBERS, MINUTES, PROJ_CLOSED, PROJ_STARTED, VOL_BIRTH, VOL_GENDER, VOL_NEW, VOL_STAR,
+    ALL_TIME, COMMUNITY_GROUPS, COVERED, GROUPS, MEMBERS, MINUTES, PROJ_CLOSED, PROJ_STARTED, VOL_BIRTH, VOL_GENDER, VOL_NEW, VOL_STAR,
     VOLUNTEERS, local_day, local_day_sql, prefecture_metric, project_times_sql,
     quarter_key, year_key,
 )
@@ -748,16 +748,23 @@ def _has_group():
 
 def community_counts(area: Area) -> tuple[int, int]:
     """(communities in ``area``, those with no approved group located there): the region
-    register anti-joined with the regions of ``area`` that have a group (one hash of those,
-    not a probe per community)."""
-    with_group = (select(StatTotal.region_id).where(StatTotal.metric == GROUPS, StatTotal.value > 0,
-                                                    in_area(StatTotal.region_path, area))
-                  .group_by(StatTotal.region_id).subquery())
-    total, bare = db.session.execute(
+    register's communities against the communities covered (StatTotal ``communities_covered``,
+    per county and prefecture); below a county, the register anti-joined with the
+    communities that have a group (one hash of those, not a probe per community)."""
+    communities = and_(Region.level == Region.COMMUNITY, in_area(Region.path, area))
+    if not area.below_county:
+        total = select(func.count()).where(communities).scalar_subquery()
+        covered = (select(func.coalesce(func.sum(StatTotal.value), 0))
+                   .where(StatTotal.metric == area.metric(COVERED), in_area(StatTotal.region_path, area))
+                   .scalar_subquery())
+        total, covered = db.session.execute(select(total, covered)).one()
+        return int(total or 0), int(total or 0) - int(covered or 0)
+    with_group = (select(StatTotal.region_id).where(StatTotal.metric == COMMUNITY_GROUPS, StatTotal.value > 0,
+                                                    in_area(StatTotal.region_path, area)).subquery())
+    total, covered = db.session.execute(
         select(func.count(), func.count(with_group.c.region_id)).select_from(Region)
-        .outerjoin(with_group, with_group.c.region_id == Region.id)
-        .where(Region.level == Region.COMMUNITY, in_area(Region.path, area))).one()
-    return int(total or 0), int(total or 0) - int(bare or 0)
+        .outerjoin(with_group, with_group.c.region_id == Region.id).where(communities)).one()
+    return int(total or 0), int(total or 0) - int(covered or 0)
 
 
 def communities_without_group(area: Area, limit: int | None = LIST_LIMIT) -> list[NamedPlace]:

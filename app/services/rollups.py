@@ -16,7 +16,9 @@ rollback takes the count back with it:
   minutes move to the new category;
 - ``project_counted``: a project created (+1), or changing its dates, category or region,
   closing or suspended (−1 before, +1 after): its moments of status change, per province;
-- ``group_counted``: a group approved (+1) or leaving approved status (−1);
+- ``group_counted``: a group approved (+1) or leaving approved status (−1; call after the
+  status changed); at a community, its first and last group change the county's count of
+  communities with a group (``COVERED``, settled at the upsert: see ``_write``);
 - ``members_changed``: a membership became active (+1) or stopped being active (−1).
 
 A writer holds its counts on the session's current transaction (or savepoint) and
@@ -72,6 +74,8 @@ VOL_GENDER = "vol_gender"  # key "M" / "F" / "", per home county
 VOL_BIRTH = "vol_birth"  # key "YYYY" / "", per home county
 VOL_STAR = "vol_star"  # key "0".."5", per home county
 GROUPS = "groups"  # key: group type, approved groups at the group's own region
+COMMUNITY_GROUPS = "community_groups"  # key "": approved groups at a community (one row each: see COVERED)
+COVERED = "communities_covered"  # key "": per county, communities with at least one approved group there
 # StatGroupMonth metrics: MINUTES (of the records the group recorded) and
 MEMBERS = "members"  # active members, in the month they became active
 # StatDay / StatMonth metrics kept at the province (``province_of``), key: the project's service category.
@@ -85,7 +89,7 @@ PROJ_CLOSED = "proj_closed"  # on the local day it closes (its end, or when clos
 # ``"<level>:<type>"`` (the tier of the group's region). A province (or the whole platform) reads these: a
 # bounded number of rows however many counties, communities and months are filled below.
 PREFECTURE_SUFFIX = "@pref"
-PREFECTURE_METRICS = (VOL_NEW, MINUTES, VOLUNTEERS, VOL_GENDER, VOL_BIRTH, VOL_STAR, GROUPS)
+PREFECTURE_METRICS = (VOL_NEW, MINUTES, VOLUNTEERS, VOL_GENDER, VOL_BIRTH, VOL_STAR, GROUPS, COVERED)
 
 LOCAL_OFFSET = timedelta(hours=8)  # Asia/Shanghai, no daylight saving since 1991
 ROLLUP_MODELS = (StatDay, StatMonth, StatTotal, StatGroupMonth, StatGroupPeriod)  # also the lock order
@@ -316,15 +320,40 @@ def _merge(held: dict, key: tuple, row: dict) -> None:
 def _write(session, held: dict) -> None:
     """Upsert the held counts: ``INSERT … ON CONFLICT (pk) DO UPDATE SET value = value +
     excluded.value``, per table in a fixed order and by key within it, so concurrent
-    writers lock shared rollup rows in the same order (and only after their facts)."""
+    writers lock shared rollup rows in the same order (and only after their facts).
+
+    A community's ``community_groups`` row comes back with its new value (RETURNING,
+    under the row's lock): when it crossed zero, the community's county (and prefecture)
+    gains or loses a covered community (``COVERED``), upserted last, in key order too."""
+    covered: list[dict] = []
     for model in ROLLUP_MODELS:
         table = model.__tablename__
         rows = [held[key] for key in sorted(k for k in held if k[0] == table) if held[key]["value"]]
+        deltas = {(row["region_id"], row["region_path"]): row["value"] for row in rows
+                  if model is StatTotal and row["metric"] == COMMUNITY_GROUPS}
         for start in range(0, len(rows), UPSERT_CHUNK):
             stmt = _insert(model).values(rows[start:start + UPSERT_CHUNK])
             stmt = stmt.on_conflict_do_update(index_elements=_PK[model],
                                               set_={"value": model.__table__.c.value + stmt.excluded.value})
-            session.execute(stmt)
+            if not deltas:
+                session.execute(stmt)
+                continue
+            returned = session.execute(stmt.returning(model.region_id, model.region_path, model.metric, model.value))
+            for region_id, path, metric, value in returned:
+                delta = deltas.get((region_id, path)) if metric == COMMUNITY_GROUPS else None
+                change = delta and int(value > 0) - int(value - delta > 0)
+                if change:
+                    county_id, county = _county_region(path)
+                    covered.append(_total(county_id, county, COVERED, "", change))
+    if covered:
+        merged: dict = {}
+        for row in _with_prefectures(covered):
+            _merge(merged, (StatTotal.__tablename__, *(row[k] for k in _PK[StatTotal])), row)
+        rows = [merged[key] for key in sorted(merged) if merged[key]["value"]]
+        if rows:
+            stmt = _insert(StatTotal).values(rows)
+            session.execute(stmt.on_conflict_do_update(
+                index_elements=_PK[StatTotal], set_={"value": StatTotal.__table__.c.value + stmt.excluded.value}))
 
 
 # --- The counts follow their transaction (and savepoints) ---
@@ -505,9 +534,11 @@ def group_counted(group: VolunteerGroup, sign: int) -> None:
     at its prefecture, keyed by the tier of its region and its type)."""
     level = db.session.scalar(select(Region.level).where(Region.id == group.region_id))
     prefecture_id, prefecture = _region_at(prefecture_of(group.region_path))
-    _add(StatTotal, [_total(group.region_id, group.region_path, GROUPS, group.group_type, sign),
-                     _total(prefecture_id, prefecture, prefecture_metric(GROUPS),
-                            tier_key(level, group.group_type), sign)])
+    rows = [_total(group.region_id, group.region_path, GROUPS, group.group_type, sign),
+            _total(prefecture_id, prefecture, prefecture_metric(GROUPS), tier_key(level, group.group_type), sign)]
+    if level == Region.COMMUNITY:  # its first / last group changes the communities covered (see _write)
+        rows.append(_total(group.region_id, group.region_path, COMMUNITY_GROUPS, "", sign))
+    _add(StatTotal, rows)
 
 
 def members_changed(membership: Membership, sign: int) -> None:
@@ -682,6 +713,17 @@ def _rebuild_totals() -> None:
                         VolunteerGroup.region_path, func.count())
                  .where(VolunteerGroup.status == ReviewStatus.APPROVED)
                  .group_by(VolunteerGroup.region_id, VolunteerGroup.region_path, VolunteerGroup.group_type))
+    _insert_from(StatTotal, columns,
+                 select(VolunteerGroup.region_id, _text(COMMUNITY_GROUPS), _text(""), VolunteerGroup.region_path,
+                        func.count())
+                 .join(Region, Region.id == VolunteerGroup.region_id)
+                 .where(VolunteerGroup.status == ReviewStatus.APPROVED, Region.level == Region.COMMUNITY)
+                 .group_by(VolunteerGroup.region_id, VolunteerGroup.region_path))
+    communities = (select(county_sql(StatTotal.region_path).label("county"))
+                   .where(StatTotal.metric == COMMUNITY_GROUPS).subquery())
+    _insert_from(StatTotal, columns,
+                 select(Region.id, _text(COVERED), _text(""), Region.path, func.count()).select_from(communities)
+                 .join(Region, Region.path == communities.c.county).group_by(Region.id, Region.path))
 
 
 def _rebuild_prefectures() -> None:

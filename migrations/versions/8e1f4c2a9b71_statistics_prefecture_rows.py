@@ -34,5 +34,6 @@ def upgrade():
 
 
 def downgrade():
+    names = ", ".join(f"{name[:-1]}@pref'" for name in METRICS.strip("()").split(", "))
     for table in ("stat_month", "stat_total"):
-        op.execute(f"DELETE FROM {table} WHERE metric LIKE '%@pref'")
+        op.execute(f"DELETE FROM {table} WHERE metric IN ({names})")

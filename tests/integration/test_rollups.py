@@ -210,6 +210,18 @@ def direct_mismatches() -> list[str]:
                 select(VolunteerGroup.region_path, Region.level, VolunteerGroup.group_type)
                 .join(Region, Region.id == VolunteerGroup.region_id)
                 .where(VolunteerGroup.status == ReviewStatus.APPROVED))])
+    # Communities with an approved group located there: per community, per county, per prefecture.
+    at_communities = list(db.session.scalars(
+        select(VolunteerGroup.region_path).join(Region, Region.id == VolunteerGroup.region_id)
+        .where(VolunteerGroup.status == ReviewStatus.APPROVED, Region.level == Region.COMMUNITY)))
+    compare("approved groups per community", [(p, v) for m, _k, p, v in totals if m == rollups.COMMUNITY_GROUPS],
+            [(p, 1) for p in at_communities])
+    compare("communities with a group per county", [(p, v) for m, _k, p, v in totals if m == rollups.COVERED],
+            [(county(p), 1) for p in set(at_communities)])
+    compare("communities with a group per prefecture",
+            [(p, v) for m, _k, p, v in totals if m == wide(rollups.COVERED)],
+            [(prefecture(p), 1) for p in set(at_communities)])
+
     # Projects: each counted at its province on the local days it left 未开始 and closed.
     started, closed = [], []
     for path, category, starts_at, ends_at, closed_on in db.session.execute(
@@ -988,6 +1000,78 @@ def test_leave_racing_a_removal__the_member_is_taken_back_once_postgres(app):
     assert errors == [] and len(refused) == 1
     with app.app_context():
         assert db.session.get(Membership, membership_id).status == MembershipStatus.REMOVED
+        assert kept_vs_rebuild() == [] and direct_mismatches() == []
+
+
+def test_community_coverage__first_group_in_counts_last_group_out_takes_back(app):
+    """A community with no group: its first approved group makes it covered (+1 for its
+    county and prefecture), a second changes nothing; suspending them takes it back only
+    with the last one. After each step the rollups equal a rebuild and the facts."""
+    with acting(app, "admin"):
+        pending = list(db.session.scalars(select(VolunteerGroup).where(
+            VolunteerGroup.status == ReviewStatus.PENDING).order_by(VolunteerGroup.id)))
+        bare = db.session.scalar(select(Region).where(
+            Region.level == Region.COMMUNITY,
+            ~select(VolunteerGroup.id).where(VolunteerGroup.region_id == Region.id).exists()).order_by(Region.id))
+        for group in pending:
+            group.region_id, group.region_path = bare.id, bare.path
+        db.session.commit()
+        ids, county = [g.id for g in pending], rollups.county_of(bare.path)
+
+        def covered() -> int:
+            return db.session.scalar(select(func.coalesce(func.sum(StatTotal.value), 0)).where(
+                StatTotal.metric == rollups.COVERED, StatTotal.region_path == county))
+
+        def check():
+            db.session.commit()
+            assert kept_vs_rebuild() == [] and direct_mismatches() == []
+            return covered()
+
+        before = covered()
+        groups.review_groups([db.session.get(VolunteerGroup, ids[0])], "approve")
+        assert check() == before + 1
+        groups.review_groups([db.session.get(VolunteerGroup, ids[1])], "approve")
+        assert check() == before + 1
+        for n, group_id in enumerate(ids):  # no page suspends a group yet: its writer, called as a service would
+            group = db.session.get(VolunteerGroup, group_id)
+            group.status = ReviewStatus.SUSPENDED
+            rollups.group_counted(group, -1)
+            assert check() == (before + 1 if n == 0 else before)
+
+
+@pytest.mark.postgres
+def test_two_first_groups_of_a_community_approved_at_once__it_is_covered_once_postgres(app):
+    """The two pending groups, moved to a community with no group yet, are approved by two
+    reviewers committing at the same moment: the community's ``community_groups`` row
+    goes 0 → 1 → 2 under its lock, and only the upsert that took it from 0 counts the
+    community as covered (a count taken before the commit would count it twice)."""
+    with app.app_context():
+        pending = list(db.session.scalars(select(VolunteerGroup).where(
+            VolunteerGroup.status == ReviewStatus.PENDING).order_by(VolunteerGroup.id)))
+        bare = db.session.scalar(select(Region).where(
+            Region.level == Region.COMMUNITY, Region.path.startswith("410000/410200/"),
+            ~select(VolunteerGroup.id).where(VolunteerGroup.region_id == Region.id).exists()).order_by(Region.id))
+        for group in pending:
+            group.region_id, group.region_path = bare.id, bare.path
+        db.session.commit()
+        county = rollups.county_of(bare.path)
+        covered_before = db.session.scalar(select(StatTotal.value).where(
+            StatTotal.metric == rollups.COVERED, StatTotal.region_path == county)) or 0
+        ids = [g.id for g in pending]
+        assert len(ids) == 2
+    both_approved, errors = threading.Barrier(2, timeout=30), []
+
+    def approve(group_id):
+        def work():
+            groups.review_groups([db.session.get(VolunteerGroup, group_id)], "approve")
+            both_approved.wait()  # then both commit at once
+        return work
+
+    _race(app, ("admin", approve(ids[0])), ("admin", approve(ids[1])), errors=errors)
+    assert errors == []
+    with app.app_context():
+        assert db.session.scalar(select(StatTotal.value).where(
+            StatTotal.metric == rollups.COVERED, StatTotal.region_path == county)) == covered_before + 1
         assert kept_vs_rebuild() == [] and direct_mismatches() == []
 
 

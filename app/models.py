@@ -1067,9 +1067,11 @@ class StatTotal(Model):
     ``StatDay``. ``volunteers`` counts approved volunteers at their home region (down to
     the community: the registration-rate KPI per community) and ``groups`` approved
     groups by type at the group's region; the breakdowns ``vol_gender``, ``vol_birth``
-    (birth year) and ``vol_star`` (star level) are kept per county. Each is also summed
-    per prefecture under ``<metric>@pref`` (``groups@pref`` keyed ``"<level>:<type>"``,
-    the tier of the group's region): a province reads those rows."""
+    (birth year) and ``vol_star`` (star level) are kept per county; ``community_groups``
+    counts the approved groups at each community and ``covered`` per county the
+    communities that have one. Each but ``community_groups`` is also summed per
+    prefecture under ``<metric>@pref`` (``groups@pref`` keyed ``"<level>:<type>"``, the
+    tier of the group's region): a province reads those rows."""
 
     __tablename__ = "stat_total"
     __table_args__ = (Index("ix_stat_total_metric_path", "metric", "region_path"),)

@@ -8,11 +8,13 @@ The officer dashboard reads the rollup tables (app/models.py "Statistics",
 app/services/rollups.py): county × day is the finest grain and a larger region reads
 the sum over its path range (``scope.under``); a period of whole months reads the
 monthly sums (``StatMonth``) and the days only for a custom period's partial months,
-and top groups of a year or quarter read one row per group (``StatGroupPeriod``) — so
-a province costs a bounded number of rows whatever the number of volunteers. A few small fact tables are
-read directly where the rollups hold nothing (each function says so): projects, the
-pending registrations, one group's records, one volunteer's records, the region and
-civil-unit registers.
+and top groups of a year or quarter read one row per group (``StatGroupPeriod``); a
+province reads the prefecture rows (``Area.reads_prefectures``), its projects by status
+from their days of status change and its communities with a group from the covered
+counts. A few fact tables are read directly where the rollups hold nothing (each
+function says so): a prefecture's or county's projects and a province's projects of
+today, the pending registrations, one group's records, one volunteer's records, the
+region and civil-unit registers.
 """
 from __future__ import annotations
 
@@ -674,7 +676,7 @@ def projects_by_category_and_status(area: Area, now: datetime) -> list[ProjectCo
         for status, n in ((ProjectStatus.CLOSED, closed), (ProjectStatus.NOT_STARTED, total - started),
                           (ProjectStatus.OPEN, started - closed)):
             if n:
-                counts.append(ProjectCount(category or None, status.value, n))
+                counts.append(ProjectCount(category, status.value, n))
     return counts
 
 
@@ -748,7 +750,7 @@ def _has_group():
 
 def community_counts(area: Area) -> tuple[int, int]:
     """(communities in ``area``, those with no approved group located there): the region
-    register's communities against the communities covered (StatTotal ``communities_covered``,
+    register's communities against the communities covered (StatTotal ``covered``,
     per county and prefecture); below a county, the register anti-joined with the
     communities that have a group (one hash of those, not a probe per community)."""
     communities = and_(Region.level == Region.COMMUNITY, in_area(Region.path, area))

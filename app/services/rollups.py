@@ -36,7 +36,8 @@ write lock (``extensions.begin_write``). A count taken back to zero leaves a row
 the tables before the commit.
 
 ``rebuild()`` deletes every rollup row and recomputes each metric from the fact
-tables with one ``INSERT … SELECT … GROUP BY`` per metric, on both databases.
+tables with one ``INSERT … SELECT … GROUP BY`` per metric, on both databases (the
+monthly, yearly, prefecture and covered-community sums from the finer rows it rebuilt).
 
 Two choices make a rebuild equal to what the writers kept, whatever happened in
 between (tests/integration/test_rollups.py checks it after every kind of write):
@@ -75,18 +76,19 @@ VOL_BIRTH = "vol_birth"  # key "YYYY" / "", per home county
 VOL_STAR = "vol_star"  # key "0".."5", per home county
 GROUPS = "groups"  # key: group type, approved groups at the group's own region
 COMMUNITY_GROUPS = "community_groups"  # key "": approved groups at a community (one row each: see COVERED)
-COVERED = "communities_covered"  # key "": per county, communities with at least one approved group there
+COVERED = "covered"  # key "": per county (and prefecture), communities with at least one approved group there
 # StatGroupMonth metrics: MINUTES (of the records the group recorded) and
 MEMBERS = "members"  # active members, in the month they became active
 # StatDay / StatMonth metrics kept at the province (``province_of``), key: the project's service category.
-# A project's status moves one way (未开始 → 招募中 → 已结项; a closed project never reopens), at two
-# moments: ``project_times``. Counting the projects whose moment has come tells a province its
-# projects by status at any time, from a bounded number of rows.
+# A project's status follows two moments (``project_times``: 未开始 until the first, 已结项 from the
+# second; a closed project never reopens, and an edit before then moves them: the writers take the old
+# moments back and count the new). Counting the projects whose moments have come tells a province its
+# projects by status at any time, from rows bounded by categories × days.
 PROJ_STARTED = "proj_started"  # on the local day the project leaves 未开始 (it starts, or closes first)
 PROJ_CLOSED = "proj_closed"  # on the local day it closes (its end, or when closed or suspended)
-# Prefecture rows: StatMonth ``minutes`` / ``vol_new`` and StatTotal ``volunteers`` / ``vol_*`` summed per
-# prefecture (the region below the province) under ``prefecture_metric(metric)``; ``groups`` there is keyed
-# ``"<level>:<type>"`` (the tier of the group's region). A province (or the whole platform) reads these: a
+# Prefecture rows: StatMonth ``minutes`` / ``vol_new`` and StatTotal ``volunteers`` / ``vol_*`` / ``covered``
+# summed per prefecture (the region below the province) under ``prefecture_metric(metric)``; ``groups`` there
+# is keyed ``"<level>:<type>"`` (the tier of the group's region); ``community_groups`` has none. A province (or the whole platform) reads these: a
 # bounded number of rows however many counties, communities and months are filled below.
 PREFECTURE_SUFFIX = "@pref"
 PREFECTURE_METRICS = (VOL_NEW, MINUTES, VOLUNTEERS, VOL_GENDER, VOL_BIRTH, VOL_STAR, GROUPS, COVERED)
@@ -329,7 +331,7 @@ def _write(session, held: dict) -> None:
     for model in ROLLUP_MODELS:
         table = model.__tablename__
         rows = [held[key] for key in sorted(k for k in held if k[0] == table) if held[key]["value"]]
-        deltas = {(row["region_id"], row["region_path"]): row["value"] for row in rows
+        deltas = {row["region_id"]: row["value"] for row in rows
                   if model is StatTotal and row["metric"] == COMMUNITY_GROUPS}
         for start in range(0, len(rows), UPSERT_CHUNK):
             stmt = _insert(model).values(rows[start:start + UPSERT_CHUNK])
@@ -340,7 +342,7 @@ def _write(session, held: dict) -> None:
                 continue
             returned = session.execute(stmt.returning(model.region_id, model.region_path, model.metric, model.value))
             for region_id, path, metric, value in returned:
-                delta = deltas.get((region_id, path)) if metric == COMMUNITY_GROUPS else None
+                delta = deltas.get(region_id) if metric == COMMUNITY_GROUPS else None
                 change = delta and int(value > 0) - int(value - delta > 0)
                 if change:
                     county_id, county = _county_region(path)
@@ -572,9 +574,15 @@ def _group_month(group_id: int, month: date, metric: str, value: int) -> None:
 
 
 def is_empty() -> bool:
-    """True when no rollup table holds a row (a database seeded before the rollups)."""
-    return all(db.session.scalar(select(literal(1)).select_from(model).limit(1)) is None
-               for model in ROLLUP_MODELS)
+    """True when the rollups hold none of the first counts (volunteers, groups, minutes,
+    new volunteers, a group's months): a database seeded before the rollups existed. The
+    migrations that came later fill their own rows from what is there (projects by day
+    from the project table, covered communities from the groups), so a row of theirs does
+    not mean the rest were ever counted."""
+    first = ((StatTotal, StatTotal.metric.in_((VOLUNTEERS, GROUPS))), (StatDay, StatDay.metric.in_((MINUTES, VOL_NEW))),
+             (StatGroupMonth, StatGroupMonth.metric.in_((MINUTES, MEMBERS))))
+    return all(db.session.scalar(select(literal(1)).select_from(model).where(where).limit(1)) is None
+               for model, where in first)
 
 
 def _clear() -> None:

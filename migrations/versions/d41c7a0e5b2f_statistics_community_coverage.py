@@ -2,7 +2,7 @@
 
 stat_total rows that count the communities with a registered group without reading
 every community: ``community_groups`` (approved groups at each community) and
-``communities_covered`` per county and per prefecture (``@pref``), as ``rollups.rebuild``
+``covered`` per county and per prefecture (``@pref``), as ``rollups.rebuild``
 writes them. Data only; an upgraded database needs no rebuild.
 
 Revision ID: d41c7a0e5b2f
@@ -34,8 +34,7 @@ def upgrade():
         FROM volunteer_group g JOIN region r ON r.id = g.region_id
         WHERE g.status = 'approved' AND r.level = {COMMUNITY}
         GROUP BY g.region_id, g.region_path""")
-    for metric, cut in (("communities_covered", _cut("t.region_path", 21, 14)),
-                        ("communities_covered@pref", _cut("t.region_path", 14))):
+    for metric, cut in (("covered", _cut("t.region_path", 21, 14)), ("covered@pref", _cut("t.region_path", 14))):
         op.execute(f"""INSERT INTO stat_total (region_id, metric, key, region_path, value)
             SELECT r.id, '{metric}', '', r.path, count(*)
             FROM (SELECT {cut} AS cut FROM stat_total t WHERE t.metric = 'community_groups') c
@@ -44,4 +43,4 @@ def upgrade():
 
 def downgrade():
     op.execute("DELETE FROM stat_total WHERE metric IN "
-               "('community_groups', 'communities_covered', 'communities_covered@pref')")
+               "('community_groups', 'covered', 'covered@pref')")

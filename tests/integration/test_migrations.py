@@ -64,7 +64,7 @@ def _migration(name: str):
      tuple(f"'{m}@pref'" for m in ("vol_new", "minutes", "volunteers", "vol_gender", "vol_birth", "vol_star",
                                     "groups"))),
     ("46a165608fd4_statistics_project_rows.py", ("'proj_started'", "'proj_closed'")),
-    ("d41c7a0e5b2f_statistics_community_coverage.py", ("'community_groups'", "'communities_covered")),
+    ("d41c7a0e5b2f_statistics_community_coverage.py", ("'community_groups'", "'covered'", "'covered@pref'")),
 ])
 def test_rollup_fill_migrations__write_what_a_rebuild_writes(app, name, markers):
     """A migration that adds rollup rows (the prefecture rows; the projects' days of status

@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, true
 
 from app.charts.views import PLOTLY_PATH, PLOTLY_VERSION
 from app.extensions import db
@@ -668,6 +668,20 @@ def test_province__reads_prefecture_rows_with_the_numbers_of_the_facts(app):
             assert {m.month: m.value for m in queries.minutes_by_month(sums, period)} == \
                 {m: _minutes_by_month(under(ServiceRecord.region_path, path), start, end).get(m, 0)
                  for m in period.months}
+        # The whole platform (the admin's view) reads the prefecture rows of every province.
+        everywhere = queries.EVERYWHERE
+        assert everywhere.reads_prefectures
+        provinces = queries.child_areas(everywhere)
+        assert sum(r.value for r in queries.volunteers_by_child(everywhere, provinces)) == db.session.scalar(
+            select(func.count()).select_from(Volunteer).where(Volunteer.status == "approved"))
+        assert sum(g.count for g in queries.groups_by_type_and_tier(everywhere)) == db.session.scalar(
+            select(func.count()).select_from(VolunteerGroup).where(VolunteerGroup.status == "approved"))
+        assert queries.minute_sums(everywhere, period, provinces).total == int(db.session.scalar(
+            select(func.coalesce(func.sum(ServiceRecord.minutes), 0)).where(
+                ServiceRecord.status == "approved", ServiceRecord.served_on >= start, ServiceRecord.served_on <= end)))
+        now = utcnow()
+        assert sorted(queries.projects_by_category_and_status(everywhere, now), key=repr) == \
+            sorted(queries._project_counts(true(), now), key=repr)
         # Which rows each reads: without the county rows 河南省 keeps its numbers and 开封市 has none.
         henan, kaifeng = (queries.Area.of(db.session.scalar(select(Region).where(Region.path == p)))
                           for p in (HENAN, KAIFENG))

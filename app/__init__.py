@@ -54,8 +54,9 @@ def create_app(config_object: str | object = "config", **overrides) -> Flask:
         register_views(appbuilder)
         appbuilder.post_init()
 
-    from app import cli, errors, filters
+    from app import cli, console, errors, filters
 
+    console.init_app(app)
     cli.register(app)
     errors.register(app)
     filters.register(app)

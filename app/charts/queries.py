@@ -755,17 +755,15 @@ def community_counts(area: Area) -> tuple[int, int]:
     communities that have a group (one hash of those, not a probe per community)."""
     communities = and_(Region.level == Region.COMMUNITY, in_area(Region.path, area))
     if not area.below_county:
-        total = select(func.count()).where(communities).scalar_subquery()
         covered = (select(func.coalesce(func.sum(StatTotal.value), 0))
-                   .where(StatTotal.metric == area.metric(COVERED), in_area(StatTotal.region_path, area))
-                   .scalar_subquery())
-        total, covered = db.session.execute(select(total, covered)).one()
-        return int(total or 0), int(total or 0) - int(covered or 0)
-    with_group = (select(StatTotal.region_id).where(StatTotal.metric == COMMUNITY_GROUPS, StatTotal.value > 0,
-                                                    in_area(StatTotal.region_path, area)).subquery())
-    total, covered = db.session.execute(
-        select(func.count(), func.count(with_group.c.region_id)).select_from(Region)
-        .outerjoin(with_group, with_group.c.region_id == Region.id).where(communities)).one()
+                   .where(StatTotal.metric == area.metric(COVERED), in_area(StatTotal.region_path, area)))
+        query = select(select(func.count()).where(communities).scalar_subquery(), covered.scalar_subquery())
+    else:
+        with_group = (select(StatTotal.region_id).where(StatTotal.metric == COMMUNITY_GROUPS, StatTotal.value > 0,
+                                                        in_area(StatTotal.region_path, area)).subquery())
+        query = (select(func.count(), func.count(with_group.c.region_id)).select_from(Region)
+                 .outerjoin(with_group, with_group.c.region_id == Region.id).where(communities))
+    total, covered = db.session.execute(query).one()
     return int(total or 0), int(total or 0) - int(covered or 0)
 
 

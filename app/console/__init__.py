@@ -8,7 +8,7 @@ gets 403. Bootstrap 4 pages under ``/console`` with their own static files at
 """
 from __future__ import annotations
 
-from flask import Flask, abort, g, redirect, request, url_for
+from flask import Flask, abort, current_app, g, redirect, request, url_for
 from flask_admin import Admin, AdminIndexView
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.theme import Bootstrap4Theme
@@ -23,8 +23,6 @@ CONSOLE_URL = "/console"
 
 def may_enter() -> bool:
     """Whether the signed-in user's role holds ``can_access on Console``."""
-    from flask import current_app
-
     user = getattr(g, "user", None)
     if user is None or not user.is_authenticated:
         return False
@@ -38,8 +36,6 @@ class ConsoleAccess:
         return may_enter()
 
     def inaccessible_callback(self, name, **kwargs):
-        from flask import current_app
-
         user = getattr(g, "user", None)
         if user is None or not user.is_authenticated:
             sm = current_app.appbuilder.sm

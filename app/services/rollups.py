@@ -347,15 +347,11 @@ def _write(session, held: dict) -> None:
                 if change:
                     county_id, county = _county_region(path)
                     covered.append(_total(county_id, county, COVERED, "", change))
-    if covered:
+    if covered:  # a second pass over these rows alone (none of them a community's: no third)
         merged: dict = {}
         for row in _with_prefectures(covered):
             _merge(merged, (StatTotal.__tablename__, *(row[k] for k in _PK[StatTotal])), row)
-        rows = [merged[key] for key in sorted(merged) if merged[key]["value"]]
-        if rows:
-            stmt = _insert(StatTotal).values(rows)
-            session.execute(stmt.on_conflict_do_update(
-                index_elements=_PK[StatTotal], set_={"value": StatTotal.__table__.c.value + stmt.excluded.value}))
+        _write(session, merged)
 
 
 # --- The counts follow their transaction (and savepoints) ---
@@ -430,9 +426,12 @@ def _county_region(path: str) -> tuple[int, str]:
 def _with_prefectures(rows: list[dict]) -> list[dict]:
     """``rows`` and the same counts at their prefectures (``prefecture_metric``)."""
     regions = {path: _region_at(path) for path in {prefecture_of(row["region_path"]) for row in rows}}
-    return rows + [{**row, "metric": prefecture_metric(row["metric"]),
-                    **dict(zip(("region_id", "region_path"), regions[prefecture_of(row["region_path"])]))}
-                   for row in rows]
+    wide = []
+    for row in rows:
+        region_id, region_path = regions[prefecture_of(row["region_path"])]
+        wide.append({**row, "metric": prefecture_metric(row["metric"]), "region_id": region_id,
+                     "region_path": region_path})
+    return rows + wide
 
 
 def _total(region_id: int, region_path: str, metric: str, key: str, value: int) -> dict:

@@ -430,6 +430,17 @@ class Holiday(Model):
     name: Mapped[Optional[str]] = mapped_column(String(64))
 
 
+class Setting(Stamped, Model):
+    """运行参数: a console-set value that overrides config.py (``app/services/settings.py``
+    says which names exist, how each is checked and where its default comes from)."""
+
+    __tablename__ = "setting"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    value_json: Mapped[str] = mapped_column(Text)
+
+
 # --- Groups and memberships ---
 
 

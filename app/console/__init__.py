@@ -13,6 +13,7 @@ from flask_admin import Admin, AdminIndexView
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.theme import Bootstrap4Theme
 from flask_babel import lazy_gettext as _
+from flask_wtf import FlaskForm
 
 from app.extensions import db
 from app.models import AuditEvent
@@ -51,6 +52,17 @@ class ReadOnlyView(ConsoleAccess, ModelView):
     """A console list that changes nothing."""
 
     can_create = can_edit = can_delete = False
+    can_view_details = True
+    page_size = 50
+
+
+class EditView(ConsoleAccess, ModelView):
+    """A console list whose rows the operator may change. Forms are Flask-WTF's, so the
+    portal's global CSRFProtect accepts their posts (create, edit, inline edit, delete,
+    actions); every change goes through the session and so into the audit log
+    (``app/services/audit.py``). Subclasses send domain rules to ``app/services``."""
+
+    form_base_class = FlaskForm
     can_view_details = True
     page_size = 50
 

@@ -92,6 +92,7 @@ MENU_MY_PROJECTS = "My Projects"  # 用户中心 → 我的项目 (a volunteer's
 MENU_SERVICE_HOURS = "Service Hours"  # 用户中心 → 服务时长 (records, totals, 录入时长码)
 MENU_GROUP_PROJECTS = "Group Projects"  # 团体管理 → 我的项目 (发布新项目, positions, 计时)
 MENU_PROJECT_SEARCH = "Volunteer Projects"  # 志愿项目: the public project list and search
+MENU_CONSOLE = "Operator Console"  # 运营控制台 (/console, Flask-Admin): Admin only
 MENU_MY_CERTIFICATES = "My Certificates"  # 用户中心 → 我的证明 (申请, download)
 MENU_CERTIFICATE_REQUESTS = "Certificate Requests"  # 团体管理 → 证明申请 (issue, refuse)
 MENU_CERTIFICATE_OVERSIGHT = "Certificate Oversight"  # 区域监管 → 证明管理 (the region's certificates, 撤回)

@@ -9,7 +9,7 @@ from flask_appbuilder import AppBuilder
 from flask_babel import lazy_gettext as _
 
 from app.security.permissions import (
-    MENU_AUDIT_LOG, MENU_CIVIL_UNITS, MENU_HOLIDAYS, MENU_HONORS, MENU_MY_PROFILE, MENU_PROJECTS,
+    MENU_AUDIT_LOG, MENU_CIVIL_UNITS, MENU_CONSOLE, MENU_HOLIDAYS, MENU_HONORS, MENU_MY_PROFILE, MENU_PROJECTS,
     MENU_REGIONS, MENU_REGISTRATION_REVIEW, MENU_SERVICE_RECORDS, MENU_VOLUNTEER_CARD,
     MENU_VOLUNTEER_GROUPS, MENU_VOLUNTEERS,
 )
@@ -62,6 +62,7 @@ def register_views(appbuilder: AppBuilder) -> None:
     transfers.register(appbuilder)  # 用户中心 → 转移接续, 区域监管 → 转移接续审核
     charts.register(appbuilder)  # 统计分析: 区域统计, 团体统计, 我的统计, /static-plotly/
     appbuilder.add_view_no_menu(RegistrationView)  # 注册志愿者, public; linked from the login page
+    appbuilder.add_link(MENU_CONSOLE, href="/console/", icon="fa-cogs", label=_("Operator Console"))  # Admin only
     for api in (RegionApi, VolunteerApi, VolunteerGroupApi, ProjectApi, ServiceRecordApi, HonorApi, HourCodeApi):
         appbuilder.add_api(api)
 

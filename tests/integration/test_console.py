@@ -121,3 +121,10 @@ def test_console_and_portal__no_clash_of_pages_or_static_files(app):
     for url in ("/", "/statistics/", "/static/appbuilder/css/bootstrap.min.css" if False else "/users/userinfo/"):
         assert client.get(url).status_code == 200, url
     assert client.get("/console/").status_code == 200
+
+
+def test_portal_menu__links_the_console_for_admin_only(app):
+    assert 'href="/console/"' in _admin(app).get("/").get_data(as_text=True)
+    for username in ("kaifeng_officer", "kfvf_admin", "vol_longting"):
+        html = login(app.test_client(), username).get("/").get_data(as_text=True)
+        assert 'href="/console/"' not in html, username

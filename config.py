@@ -105,6 +105,14 @@ PERMANENT_SESSION_LIFETIME = timedelta(hours=8)
 # static files and its layout shows no online validator badge: it works offline.
 FAB_API_SWAGGER_UI = True
 
+# Partner API tokens (app/services/api_tokens.py): long-lived bearer keys an Admin issues
+# in the console, read-only and bound to a region. FAB's own key API stays unregistered
+# (FAB_ADD_SECURITY_API is off), so nobody makes keys but through the console. A key is
+# 32 random bytes, so a cheap hash is enough (it is checked on every request).
+FAB_API_KEY_ENABLED = True
+FAB_API_KEY_PREFIXES = ["vc_"]
+FAB_API_KEY_HASH_METHOD = "pbkdf2:sha256:1000"
+
 TIMEZONE = "Asia/Shanghai"
 
 APP_NAME = "志愿云"

@@ -54,6 +54,10 @@ def create_app(config_object: str | object = "config", **overrides) -> Flask:
         register_views(appbuilder)
         appbuilder.post_init()
 
+    from app.security import api_keys
+
+    api_keys.init_app(app)  # after FAB's before_request, which sets g.user from the session
+
     from app import cli, console, errors, filters
 
     console.init_app(app)

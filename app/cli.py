@@ -1,4 +1,4 @@
-"""`flask` commands: bootstrap, load-regions, demo, records export / import, stats rebuild."""
+"""`flask` commands: bootstrap, load-regions, demo, records export / import, stats rebuild, regions move."""
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
@@ -133,3 +133,29 @@ def register(app: Flask) -> None:
         for table, rows in counts.items():
             click.echo(f"{table}: {rows} rows")
         click.echo(f"rebuilt in {seconds:.2f} s")
+
+    @app.cli.group("regions")
+    def regions_group():
+        """行政区划: maintenance of the division tree."""
+
+    @regions_group.command("move")
+    @click.argument("code")
+    @click.argument("new_parent_code")
+    @click.option("--batch", type=click.IntRange(1, 100_000), default=5_000, show_default=True,
+                  help="Rows per UPDATE and commit.")
+    @with_appcontext
+    def regions_move_command(code, new_parent_code, batch):
+        """Move region CODE (and all below it) under NEW_PARENT_CODE: rewrite every stored
+        path in batches, then rebuild the statistics rollups."""
+        from app.services.errors import DomainError
+        from app.services.regions import move_region
+
+        try:
+            result = move_region(code, new_parent_code, batch=batch)
+        except DomainError as err:
+            db.session.rollback()
+            raise click.ClickException("; ".join(err.messages)) from None
+        for column, rows in result.rows.items():
+            if rows:
+                click.echo(f"{column}: {rows} rows")
+        click.echo(f"moved {result.old_path} -> {result.new_path}; statistics rebuilt")

@@ -230,6 +230,7 @@ class HonorLevel(Choices):
 class BindingKind(Choices):
     OFFICER = "officer"
     HONORS_EDITOR = "honors_editor"
+    PARTNER = "partner"  # a partner system's API token: reads its region and below, nothing else
 
 
 class RequestStatus(Choices):

@@ -66,6 +66,14 @@ class EditView(ConsoleAccess, ModelView):
     can_view_details = True
     page_size = 50
 
+    def edit_form(self, obj=None):
+        form = super().edit_form(obj)
+        # Flask-Admin's Unique validator tells "this row" from a duplicate by form._obj,
+        # which its own BaseForm sets and FlaskForm does not: without it every edit of a
+        # row with a unique column (or a non-integer key) reads "已经存在".
+        form._obj = obj
+        return form
+
 
 class AuditEventView(ReadOnlyView):
     """审计日志: every state change and full-PII view, newest first, filtered by actor,
@@ -95,4 +103,17 @@ def init_app(app: Flask) -> Admin:
                   csp_nonce_generator=lambda: getattr(request, "csp_nonce", ""))
     admin.add_view(AuditEventView(AuditEvent, db, name=_("Audit Log"), endpoint="console_audit",
                                   url=f"{CONSOLE_URL}/audit"))
+    from app.console import users as user_views  # imports EditView from here
+
+    user_views.add_views(admin, CONSOLE_URL)
+    from app.console import settings as setting_views  # imports EditView from here
+
+    setting_views.add_views(admin, CONSOLE_URL)
+    from app.console import regions as region_views  # imports EditView from here
+
+    admin.add_view(region_views.RegionView(region_views.Region, db, name=_("Regions"), endpoint="console_region",
+                                           url=f"{CONSOLE_URL}/region"))
+    from app.console import tokens  # imports EditView from here
+
+    tokens.add_views(admin, CONSOLE_URL)
     return admin

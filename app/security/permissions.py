@@ -22,6 +22,7 @@ RESOURCE_REPORTS = "Reports"
 RESOURCE_CONSOLE = "Console"
 RESOURCE_HOLIDAY = "Holiday"  # working-day calendar (节假日设置): Admin only
 RESOURCE_CIVIL_UNIT = "CivilUnit"  # the civil-unit register (文明单位): officers keep it
+RESOURCE_DATA_EXPORT = "DataExport"  # 数据导出: the scope's rows as CSV / Excel (masked)
 
 # FAB's own views every signed-in user needs (own profile, own password).
 RESOURCE_FAB_USERINFO = "UserDBModelView"
@@ -107,3 +108,4 @@ MENU_TRANSFERS = "Transfer Records"  # 用户中心 → 转移接续 (move home 
 MENU_TRANSFER_REVIEW = "Transfer Review"  # 区域监管 → 转移接续审核 (destination officers decide)
 MENU_RECORD_IMPORT = "Record Import"  # 区域监管 → 服务记录导入 (records from another system)
 MENU_CIVIL_UNITS = "Civil Units"  # 区域监管 → 文明单位 (the civil-unit register)
+MENU_DATA_EXPORT = "Data Export"  # 区域监管 → 数据导出 (volunteers, groups, projects, records)

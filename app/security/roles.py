@@ -10,6 +10,8 @@ from app.security.permissions import *  # noqa: F403 - the vocabulary is the poi
 ADMIN, OFFICER, HONORS_EDITOR, GROUP_ADMIN, VOLUNTEER, PUBLIC = (
     "Admin", "Officer", "HonorsEditor", "GroupAdmin", "Volunteer", "Public",
 )
+# A partner system's account, reached only through an API token (app/services/api_tokens.py).
+PARTNER = "Partner"
 
 _SIGNED_IN = [
     (RESOURCE_FAB_USERINFO, "userinfo"),
@@ -54,6 +56,7 @@ ROLES: dict[str, list[tuple[str, str]]] = {
         (RESOURCE_REPORTS, ACTION_READ),
         (RESOURCE_CIVIL_UNIT, ACTION_READ),
         (RESOURCE_CIVIL_UNIT, ACTION_WRITE),  # 文明单位: the register of their regions
+        (RESOURCE_DATA_EXPORT, ACTION_READ),  # 数据导出: what they read, masked
     ],
     HONORS_EDITOR: _SIGNED_IN + [
         (RESOURCE_REGION, ACTION_READ),
@@ -66,6 +69,7 @@ ROLES: dict[str, list[tuple[str, str]]] = {
         (RESOURCE_CERTIFICATE, ACTION_READ),
         (RESOURCE_COMPLAINT, ACTION_WRITE),  # report a project or group like anyone signed in
         (RESOURCE_AUDIT_EVENT, ACTION_READ),
+        (RESOURCE_DATA_EXPORT, ACTION_READ),  # 数据导出: they read the same four lists
     ],
     GROUP_ADMIN: _SIGNED_IN + [
         (RESOURCE_REGION, ACTION_READ),
@@ -111,6 +115,17 @@ ROLES: dict[str, list[tuple[str, str]]] = {
         (RESOURCE_HELP_REQUEST, ACTION_WRITE),
         (RESOURCE_COMPLAINT, ACTION_WRITE),  # report a record, project or group
     ],
+    # Read-only: the REST resources of its region binding and below. No menus; its
+    # account has no usable password, and the token authenticates /api/ only.
+    PARTNER: [
+        (RESOURCE_REGION, ACTION_READ),
+        (RESOURCE_VOLUNTEER, ACTION_READ),
+        (RESOURCE_VOLUNTEER_GROUP, ACTION_READ),
+        (RESOURCE_MEMBERSHIP, ACTION_READ),
+        (RESOURCE_PROJECT, ACTION_READ),
+        (RESOURCE_SERVICE_RECORD, ACTION_READ),
+        (RESOURCE_HONOR, ACTION_READ),
+    ],
     PUBLIC: [
         (RESOURCE_REGION, ACTION_READ),  # pickers
         (RESOURCE_VOLUNTEER_GROUP, ACTION_READ),  # public card
@@ -128,8 +143,8 @@ MENUS: dict[str, list[str]] = {
     OFFICER: _OVERSIGHT + [MENU_REGISTRATION_REVIEW, MENU_GROUP_REVIEW, MENU_GROUP_MEMBERS, MENU_HONORS,
                         MENU_STATISTICS, MENU_REGION_STATISTICS, MENU_HELP_MODERATION, MENU_COMPLAINTS,
                         MENU_HELP_REQUESTS, MENU_RECORD_BOOK, MENU_TRANSFER_REVIEW, MENU_RECORD_IMPORT,
-                        MENU_CERTIFICATE_OVERSIGHT, MENU_CIVIL_UNITS],
-    HONORS_EDITOR: _OVERSIGHT + [MENU_HONORS],
+                        MENU_CERTIFICATE_OVERSIGHT, MENU_CIVIL_UNITS, MENU_DATA_EXPORT],
+    HONORS_EDITOR: _OVERSIGHT + [MENU_HONORS, MENU_DATA_EXPORT],
     GROUP_ADMIN: [MENU_GROUP_ADMIN, MENU_GROUP_PROFILE, MENU_MY_MEMBERS, MENU_JOIN_REQUESTS,
                   MENU_CHILD_GROUP_REVIEW, MENU_GROUP_PROJECTS, MENU_HONORS, MENU_PROJECT_SEARCH,
                   MENU_CERTIFICATE_REQUESTS, MENU_RECORD_BOOK, MENU_GROUP_HELP_REQUESTS, MENU_HELP_REQUESTS,

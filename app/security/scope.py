@@ -26,11 +26,14 @@ class Scope:
     honors_paths: tuple[str, ...] = ()  # honors-editor bindings (prefecture or above)
     group_paths: tuple[str, ...] = ()  # administered groups; children included
     volunteer_id: int | None = None  # the user's own volunteer record
+    partner_paths: tuple[str, ...] = ()  # a partner system's API token (read-only role)
 
     @property
     def region_paths(self) -> tuple[str, ...]:
-        """Regions the user oversees: officer and honors-editor bindings alike."""
-        return tuple(sorted(set(self.officer_paths) | set(self.honors_paths)))
+        """Regions whose rows the user reads: officer, honors-editor and partner bindings
+        alike. Officer powers (``officer_clause``, ``oversees``) come from officer bindings
+        only, so a partner token reads its region and below and acts on nothing."""
+        return tuple(sorted(set(self.officer_paths) | set(self.honors_paths) | set(self.partner_paths)))
 
     @property
     def group_ids(self) -> frozenset[int]:
@@ -103,6 +106,7 @@ def scope_for_user(user) -> Scope:
     return Scope(
         officer_paths=tuple(sorted(p for kind, p in bindings if kind == BindingKind.OFFICER)),
         honors_paths=tuple(sorted(p for kind, p in bindings if kind == BindingKind.HONORS_EDITOR)),
+        partner_paths=tuple(sorted(p for kind, p in bindings if kind == BindingKind.PARTNER)),
         group_paths=tuple(sorted(p for p in group_paths if p)),
         volunteer_id=volunteer_id,
     )
@@ -124,7 +128,9 @@ def _jwt_user():
     """The API caller behind a bearer token, if any.
 
     FAB's ``@protect`` lets a request through without reading its token when the
-    Public role may do the thing; the scope must still be the caller's own.
+    Public role may do the thing; the scope must still be the caller's own. Partner
+    API tokens (``vc_…``) do not get here on /api/: ``app/security/api_keys.py`` has
+    made their account ``g.user`` (or answered 401) before any view ran.
     """
     from flask_jwt_extended import get_current_user, verify_jwt_in_request
 

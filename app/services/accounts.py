@@ -69,3 +69,91 @@ def bind_group_admin(user, group: VolunteerGroup) -> GroupAdmin:
     _grant(user, GROUP_ADMIN)
     db.session.flush()
     return binding
+
+
+# --- Console (运营控制台 → 用户): enable and disable accounts, add and remove bindings ---
+
+
+def set_active(users, active: bool, *, actor_id: int | None) -> int:
+    """停用账户 / 启用账户: set ``active`` on ``users``; return how many changed.
+
+    A disabled user can no longer log in (FAB refuses inactive users at the form, the
+    API login and on every request of an open session or JWT). The change goes through
+    the session, so the audit log records ``active:true->false`` (or back).
+
+    :raises DomainError: ``actor_id`` is among the users being disabled (nobody locks
+        themselves out; nothing is changed)
+    """
+    users = list(users)
+    if not active and actor_id is not None and any(user.id == actor_id for user in users):
+        raise DomainError(gettext("You cannot disable your own account."))
+    changed = 0
+    for user in users:
+        if bool(user.active) != active:
+            user.active = active
+            changed += 1
+    db.session.flush()
+    return changed
+
+
+def _revoke_if_unused(user, role_name: str, still_bound: bool) -> None:
+    role = current_app.appbuilder.sm.find_role(role_name)
+    if not still_bound and role in user.roles:
+        user.roles.remove(role)
+
+
+def add_region_binding(user, region: Region | None, kind: str | None) -> RegionBinding:
+    """Bind ``user`` to ``region`` from the console: like ``bind_region``, but an existing
+    binding is refused instead of returned.
+
+    :raises ValidationFailed: no user or region, an unknown kind, an honors editor below
+        prefecture level, or the same binding exists
+    """
+    if user is None or region is None:
+        raise ValidationFailed(gettext("Choose a user and a region."))
+    if kind not in {k.value for k in _KIND_ROLE}:
+        raise ValidationFailed(gettext("Choose officer or honors editor."))
+    exists = db.session.scalar(select(RegionBinding.id).where(
+        RegionBinding.user_id == user.id, RegionBinding.region_id == region.id, RegionBinding.kind == kind))
+    if exists is not None:
+        raise ValidationFailed(gettext("%(user)s is already bound to %(region)s in this role.",
+                                       user=user.username, region=region.name))
+    return bind_region(user, region, kind)
+
+
+def remove_region_binding(binding: RegionBinding) -> None:
+    """Delete ``binding``; the officer or honors-editor role goes with the user's last
+    binding of that kind (the role alone would open pages with an empty scope)."""
+    user, kind = binding.user, binding.kind
+    db.session.delete(binding)
+    db.session.flush()
+    still = db.session.scalar(select(RegionBinding.id).where(
+        RegionBinding.user_id == user.id, RegionBinding.kind == kind).limit(1)) is not None
+    if kind in {k.value for k in _KIND_ROLE}:
+        _revoke_if_unused(user, _KIND_ROLE[BindingKind(kind)], still)
+    db.session.flush()
+
+
+def add_group_admin(user, group: VolunteerGroup | None) -> GroupAdmin:
+    """Make ``user`` an admin of ``group`` from the console.
+
+    :raises ValidationFailed: no user or group, or the user already administers it
+    """
+    if user is None or group is None:
+        raise ValidationFailed(gettext("Choose a user and a group."))
+    exists = db.session.scalar(select(GroupAdmin.id).where(
+        GroupAdmin.user_id == user.id, GroupAdmin.group_id == group.id))
+    if exists is not None:
+        raise ValidationFailed(gettext("%(user)s already administers %(group)s.",
+                                       user=user.username, group=group.name))
+    return bind_group_admin(user, group)
+
+
+def remove_group_admin(binding: GroupAdmin) -> None:
+    """Delete ``binding``; the group-admin role goes with the user's last administered group."""
+    user = binding.user
+    db.session.delete(binding)
+    db.session.flush()
+    still = db.session.scalar(select(GroupAdmin.id).where(GroupAdmin.user_id == user.id).limit(1)) is not None
+    _revoke_if_unused(user, GROUP_ADMIN, still)
+    db.session.flush()

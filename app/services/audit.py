@@ -454,6 +454,26 @@ def record_view(obj, what: str):
     return audit_event
 
 
+def record_event(action: str, object_type: str, object_id: int | None, *, region_path: str | None = None,
+                 before: dict | None = None, after: dict | None = None):
+    """Record an event the flush listener cannot see (a change to a table it does not
+    audit, e.g. FAB's ``ab_api_key``). Adds it to the session and flushes; the caller
+    commits. Pass no secret in ``before`` / ``after``: they are stored as given.
+
+    :returns: the AuditEvent, or None when auditing is off for this app
+    """
+    from app.models import AuditEvent
+
+    if not _enabled():
+        return None
+    audit_event = AuditEvent(**_context(), action=action[:_ACTION_MAX], object_type=object_type[:32],
+                             object_id=object_id, region_path=region_path,
+                             before_json=_dumps(before), after_json=_dumps(after))
+    db.session.add(audit_event)
+    db.session.flush()
+    return audit_event
+
+
 def events_for(obj) -> Query:
     """Query of the audit events of one row, oldest first."""
     from app.models import AuditEvent

@@ -178,12 +178,14 @@ class NamingRule:
 
 
 def naming_rules(config=None) -> list[NamingRule]:
-    """The configured naming rules (``GROUP_NAMING_RULES``: a list of dicts)."""
-    config = config if config is not None else current_app.config
+    """The naming rules (the setting ``GROUP_NAMING_RULES``: a list of dicts), or those of ``config``."""
+    from app.services import settings
+
+    rules = config.get("GROUP_NAMING_RULES") if config is not None else settings.value("GROUP_NAMING_RULES")
     return [NamingRule(region=str(r["region"]), federation=r.get("federation") or "",
                        corps_suffixes=tuple(r.get("corps_suffixes") or ()),
                        team_suffixes=tuple(r.get("team_suffixes") or ()))
-            for r in config.get("GROUP_NAMING_RULES") or ()]
+            for r in rules or ()]
 
 
 def naming_rule_for(region_path: str | None, rules: list[NamingRule]) -> NamingRule | None:

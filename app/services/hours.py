@@ -30,6 +30,7 @@ from decimal import Decimal, InvalidOperation, ROUND_HALF_UP
 
 from flask import current_app, has_app_context
 from flask_babel import gettext
+from limits import RateLimitItemPerSecond
 from sqlalchemy import and_, event, func, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
@@ -453,8 +454,18 @@ def codes_of(position: Position) -> list[HourCode]:
                                    .limit(HOUR_CODES_SHOWN)))
 
 
-_FAILURE_BUDGET = Budget("hour-code-failures/user", "HOUR_CODE_FAILURES", 10,
-                         "HOUR_CODE_FAILURE_WINDOW_SECONDS", 3600)
+class _SettingBudget(Budget):
+    """A Budget sized from 运行参数 (``settings.value``) rather than the config alone."""
+
+    def _item(self) -> RateLimitItemPerSecond:
+        from app.services import settings
+
+        return RateLimitItemPerSecond(int(settings.value(self.count_setting)),
+                                      int(settings.value(self.window_setting)))
+
+
+_FAILURE_BUDGET = _SettingBudget("hour-code-failures/user", "HOUR_CODE_FAILURES", 10,
+                                 "HOUR_CODE_FAILURE_WINDOW_SECONDS", 3600)
 
 
 def _invalid_code() -> DomainError:

@@ -776,6 +776,38 @@ def rebuild() -> dict[str, int]:
             for model in ROLLUP_MODELS}
 
 
+def rebuild_stars() -> int:
+    """Recount ``vol_star`` (per home county, and its prefecture rows) from the volunteers'
+    approved minutes under the current STAR_LEVEL_HOURS, in the caller's transaction;
+    return the county rows written. Called when the thresholds change (运行参数): the
+    other metrics do not depend on them. PostgreSQL: ``stat_total`` is locked against
+    writers (readers go on) until the caller commits, so no upsert lands in between."""
+    from app.extensions import begin_write
+
+    if _dialect() == "sqlite" and not db.session().in_transaction():
+        begin_write()
+    elif _dialect() == "postgresql":
+        db.session.execute(text("LOCK TABLE stat_total IN SHARE ROW EXCLUSIVE MODE"))
+    db.session.execute(delete(StatTotal).where(StatTotal.metric.in_((VOL_STAR, prefecture_metric(VOL_STAR)))))
+    key = star_key_sql(Volunteer.total_minutes)
+    per_county = (select(county_sql(Volunteer.region_path).label("county"), cast(key, String).label("key"),
+                         func.count().label("n"))
+                  .where(Volunteer.status == ReviewStatus.APPROVED)
+                  .group_by(county_sql(Volunteer.region_path), key).subquery())
+    columns = ["region_id", "metric", "key", "region_path", "value"]
+    _insert_from(StatTotal, columns, select(Region.id, _text(VOL_STAR), per_county.c.key, Region.path, per_county.c.n)
+                 .join(Region, Region.path == per_county.c.county))
+    prefecture = aliased(Region)
+    total = func.sum(StatTotal.value)
+    _insert_from(StatTotal, columns,
+                 select(prefecture.id, _text(prefecture_metric(VOL_STAR)), StatTotal.key, prefecture.path, total)
+                 .join(prefecture, prefecture.path == prefecture_sql(StatTotal.region_path))
+                 .where(StatTotal.metric == VOL_STAR)
+                 .group_by(prefecture.id, prefecture.path, StatTotal.key).having(total != 0))
+    db.session.flush()
+    return db.session.scalar(select(func.count()).select_from(StatTotal).where(StatTotal.metric == VOL_STAR))
+
+
 def snapshot() -> dict[str, set[tuple]]:
     """Every non-zero rollup row as a tuple, per table (for tests and checks: compare the
     counts the writers kept with a ``rebuild``)."""

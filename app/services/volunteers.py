@@ -64,8 +64,10 @@ GENDERS = ("M", "F")
 
 
 def min_age() -> int:
-    """The youngest age that may register: ``VOLUNTEER_MIN_AGE`` (default 8)."""
-    return int(current_app.config.get("VOLUNTEER_MIN_AGE", DEFAULT_MIN_AGE))
+    """The youngest age that may register: the setting ``VOLUNTEER_MIN_AGE`` (default 8)."""
+    from app.services import settings
+
+    return int(settings.value("VOLUNTEER_MIN_AGE"))
 
 
 class _FieldErrors(dict):
@@ -679,10 +681,12 @@ def reveal_pii(volunteer: Volunteer, *, as_officer: bool = False) -> dict[str, s
 
 
 def star_thresholds() -> tuple:
-    """STAR_LEVEL_HOURS: the approved hours of each star (config, else the city's)."""
-    from flask import current_app, has_app_context
+    """STAR_LEVEL_HOURS: the approved hours of each star (the setting, else the city's)."""
+    from flask import has_app_context
 
-    return (current_app.config.get("STAR_LEVEL_HOURS") if has_app_context() else None) \
+    from app.services import settings
+
+    return (tuple(settings.value("STAR_LEVEL_HOURS")) if has_app_context() else None) \
         or (100, 300, 600, 1000, 1500)
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
 
 import chinese_calendar
-from flask import current_app, has_app_context
+from flask import has_app_context
 from sqlalchemy import select
 
 from app.extensions import db
@@ -39,7 +39,9 @@ def review_limit() -> int:
 
 
 def _setting(name: str, default: int) -> int:
-    return int(current_app.config.get(name, default)) if has_app_context() else default
+    from app.services import settings
+
+    return int(settings.value(name)) if has_app_context() else default
 
 
 def calendar_is_workday(day: date) -> bool:

@@ -21,8 +21,8 @@ from app.views.oversight import (
     ServiceRecordModelView, VolunteerGroupModelView, VolunteerModelView,
 )
 from app.views import (
-    certificates, complaints, groups, help_requests, hours, memberships, menus, projects, record_book,
-    record_exchange, roster, transfers,
+    certificates, complaints, exports, groups, help_requests, hours, memberships, menus, projects,
+    record_book, record_exchange, roster, transfers,
 )
 from app import charts
 from app.views.registration import RegistrationView
@@ -60,6 +60,7 @@ def register_views(appbuilder: AppBuilder) -> None:
     complaints.register(appbuilder)  # 举报, 区域监管 → 举报处理
     record_exchange.register(appbuilder)  # my records as JSON/CSV, 区域监管 → 服务记录导入
     transfers.register(appbuilder)  # 用户中心 → 转移接续, 区域监管 → 转移接续审核
+    exports.register(appbuilder)  # 区域监管 → 数据导出 (CSV / Excel of the scope, masked)
     charts.register(appbuilder)  # 统计分析: 区域统计, 团体统计, 我的统计, /static-plotly/
     appbuilder.add_view_no_menu(RegistrationView)  # 注册志愿者, public; linked from the login page
     appbuilder.add_link(MENU_CONSOLE, href="/console/", icon="fa-cogs", label=_("Operator Console"))  # Admin only

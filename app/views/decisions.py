@@ -8,6 +8,7 @@ decides all or none, and the view commits.
 """
 from __future__ import annotations
 
+import json
 from typing import Callable
 
 from flask import abort, flash, redirect, request, url_for
@@ -77,6 +78,9 @@ _REVIEW_DOC = """{summary}
       responses:
         200:
           description: Decided
+          content:
+            application/json:
+              schema: {result_schema}
         400:
           $ref: '#/components/responses/400'
         401:
@@ -86,14 +90,16 @@ _REVIEW_DOC = """{summary}
     """
 
 
-def review_endpoint(decide: Callable, result: Callable[[object], dict], *, summary: str):
+def review_endpoint(decide: Callable, result: Callable[[object], dict], *, summary: str,
+                    result_properties: dict[str, dict]):
     """A ``POST /api/v1/<resource>/<id>/review`` method for a ModelRestApi:
     ``{"decision": "approve" | "reject", "reason": "…"}`` → ``decide([item], decision, reason)``.
 
     The row is loaded with the API's scope filter (404 outside it); a refusal is 400
     with the service's message; success answers ``result(item)``. Bind it as the
     API's ``review`` attribute: FAB's ``protect()`` maps the permission by the
-    function's name (``can_review`` on the API's resource).
+    function's name (``can_review`` on the API's resource). ``result_properties``
+    describes ``result``'s keys in the OpenAPI spec (JSON Schema per key).
     """
 
     def review(self, pk):
@@ -115,5 +121,7 @@ def review_endpoint(decide: Callable, result: Callable[[object], dict], *, summa
         db.session.commit()
         return self.response(200, **result(item))
 
-    review.__doc__ = _REVIEW_DOC.format(summary=summary)  # FAB reads the OpenAPI spec from it
+    # FAB reads the OpenAPI spec from the docstring; JSON is YAML too.
+    result_schema = json.dumps({"type": "object", "properties": result_properties})
+    review.__doc__ = _REVIEW_DOC.format(summary=summary, result_schema=result_schema)
     return api_expose("/<int:pk>/review", methods=("POST",))(protect()(safe(review)))

@@ -183,7 +183,9 @@ class GroupReviewView(BaseView):
 # VolunteerGroupApi.review: POST /api/v1/volunteer_group/<id>/review.
 review_group_api = decisions.review_endpoint(
     groups.review_groups, lambda g: {"id": g.id, "status": g.status, "reject_reason": g.reject_reason},
-    summary="Approve or reject a pending group (its parent's admins; officers for root groups of their regions)")
+    summary="Approve or reject a pending group (its parent's admins; officers for root groups of their regions)",
+    result_properties={"id": {"type": "integer"}, "status": {"type": "string"},
+                       "reject_reason": {"type": "string", "nullable": True}})
 
 
 class GroupProfileView(BaseView):

@@ -423,6 +423,26 @@ class HelpRequestSchema(Schema):
     created_on = fields.Function(lambda h: _utc(h.created_on), metadata=_TIME)
 
 
+class PublicHelpRequestSchema(Schema):
+    """A help request as anyone reads it (``public_json``): the contact masked. Documents
+    ``GET /api/v1/help_request/public/`` (an OpenAPI component; the view builds the dict)."""
+
+    id = fields.Integer()
+    title = fields.String()
+    description = fields.String()
+    category = fields.String()
+    status = fields.String(metadata={"enum": list(RequestStatus.labels())})
+    region_code = fields.String(allow_none=True)
+    region_name = fields.String(allow_none=True)
+    contact_name = fields.String(allow_none=True, metadata={"description": "masked"})
+    contact_phone_masked = fields.String(allow_none=True)
+    claimed_by_group = fields.String(allow_none=True, metadata={"description": "the claiming group's name"})
+    project_id = fields.Integer(allow_none=True)
+    resolution = fields.String(allow_none=True)
+    created_on = fields.String(allow_none=True, metadata=_TIME)
+    resolved_on = fields.String(allow_none=True, metadata=_TIME)
+
+
 class HelpRequestApi(ScopedApiMixin, ModelRestApi):
     """求助信息 over REST. ``GET /public/`` and ``/public/<id>``: the public list, anyone,
     contact masked, never a pending, closed or hidden request. ``GET /`` and ``/<id>``
@@ -447,6 +467,7 @@ class HelpRequestApi(ScopedApiMixin, ModelRestApi):
         "contact_phone_masked", "claimed_by_group_id", "claimed_by_group.name", "claimed_on", "project_id",
         "resolution", "resolved_on", "created_on"]
     list_model_schema = HelpRequestSchema()
+    openapi_spec_component_schemas = (PublicHelpRequestSchema,)
     show_model_schema = type("HelpRequestShowSchema", (HelpRequestSchema,), {})()  # one class per OpenAPI schema
     order_columns = ["id", "created_on"]
     base_order = ("id", "desc")
@@ -479,12 +500,7 @@ class HelpRequestApi(ScopedApiMixin, ModelRestApi):
                       result:
                         type: array
                         items:
-                          type: object
-                          description: >-
-                            id, title, description, category, status (published, claimed, resolved,
-                            converted), region_code, region_name, contact_name (masked),
-                            contact_phone_masked, claimed_by_group, project_id, resolution,
-                            created_on, resolved_on
+                          $ref: '#/components/schemas/PublicHelpRequestSchema'
         """
         page = page_arg()
         rows, more = help_requests.search_public(region=(request.args.get("region") or "")[:40],
@@ -509,8 +525,7 @@ class HelpRequestApi(ScopedApiMixin, ModelRestApi):
                     type: object
                     properties:
                       result:
-                        type: object
-                        description: as one item of GET /public/
+                        $ref: '#/components/schemas/PublicHelpRequestSchema'
             404:
               description: Unknown, awaiting moderation, closed or hidden
         """

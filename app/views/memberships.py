@@ -311,7 +311,9 @@ class JoinRequestsView(BaseView):
 # MembershipApi.review: POST /api/v1/membership/<id>/review (the group's own admins).
 review_request_api = decisions.review_endpoint(
     memberships.decide_requests, lambda m: {"id": m.id, "status": m.status, "reason": m.reason},
-    summary="Approve or reject a pending join request (the group's own admins)")
+    summary="Approve or reject a pending join request (the group's own admins)",
+    result_properties={"id": {"type": "integer"}, "status": {"type": "string"},
+                       "reason": {"type": "string", "nullable": True}})
 
 
 class MembershipApi(ScopedApiMixin, ModelRestApi):

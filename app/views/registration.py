@@ -225,6 +225,12 @@ def register(self):  # named as VolunteerApi's attribute: @protect maps permissi
       responses:
         201:
           description: Registered, pending review; the body carries the volunteer id
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  id: {type: integer, description: the new volunteer's id}
         400:
           description: '{"message": {field: [messages]}} naming every refused field'
         401:

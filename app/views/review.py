@@ -100,7 +100,10 @@ review_volunteer_api = decisions.review_endpoint(
     volunteers.review_volunteers,
     lambda v: {"id": v.id, "status": v.status, "volunteer_no": v.volunteer_no, "reject_reason": v.reject_reason},
     summary="Approve or reject a pending registration (officers, inside their regions); "
-            "an approval answers with the new volunteer number")
+            "an approval answers with the new volunteer number",
+    result_properties={"id": {"type": "integer"}, "status": {"type": "string"},
+                       "volunteer_no": {"type": "string", "nullable": True},
+                       "reject_reason": {"type": "string", "nullable": True}})
 
 
 class HolidayModelView(ScopedViewMixin, ModelView):

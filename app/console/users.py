@@ -25,6 +25,7 @@ from app.models import (
     VolunteerGroup,
 )
 from app.security.roles import ADMIN, PUBLIC, ROLES
+from app.security.scope import row_id
 from app.services import accounts
 from app.services.errors import DomainError
 
@@ -127,7 +128,8 @@ class UserView(EditView):
         return super()._get_filter_groups()
 
     def _users(self, ids):
-        return list(db.session.scalars(select(User).where(User.id.in_([int(i) for i in ids if str(i).isdigit()]))))
+        wanted = [pk for pk in map(row_id, ids) if pk is not None]
+        return list(db.session.scalars(select(User).where(User.id.in_(wanted))))
 
     def _set_active(self, ids, active: bool):
         actor = getattr(g, "user", None)
@@ -172,7 +174,9 @@ class _BindingView(EditView):
 
 class RegionBindingView(_BindingView):
     """区域绑定: an officer's or honors editor's region. Honors editors only at prefecture
-    level or above (DESIGN.md §4) — ``accounts.add_region_binding`` refuses the rest."""
+    level or above (DESIGN.md §4) — ``accounts.add_region_binding`` refuses the rest.
+    A partner account's ``partner`` binding belongs to its API token: it is not listed
+    here, and ``accounts.remove_region_binding`` refuses it (revoke the token instead)."""
 
     column_list = ("user", "kind", "region", "region_path")
     column_searchable_list = ("region_path",)
@@ -186,6 +190,16 @@ class RegionBindingView(_BindingView):
     column_formatters = {"kind": lambda v, c, m, n: KIND_LABELS.get(m.kind, m.kind),
                          "user": lambda v, c, m, n: m.user.username}
     column_labels = {"user": _("User"), "kind": _("Kind"), "region": _("Region"), "region_path": _("Region path")}
+
+    def get_query(self):
+        return super().get_query().filter(RegionBinding.kind != BindingKind.PARTNER)
+
+    def get_count_query(self):
+        return super().get_count_query().filter(RegionBinding.kind != BindingKind.PARTNER)
+
+    def get_one(self, id):
+        binding = super().get_one(id)
+        return None if binding is not None and binding.kind == BindingKind.PARTNER else binding
 
     def create_model(self, form):
         return self._run(lambda: accounts.add_region_binding(form.user.data, form.region.data, form.kind.data))

@@ -9,7 +9,8 @@ request naming a key is settled first:
 - an unknown, revoked or expired key, or one whose account is disabled → 401 (never
   read as anonymous);
 - a valid key makes its partner account the request's user (``g.user``; FAB's
-  ``has_access`` and our ``current_scope`` follow it);
+  ``has_access`` and our ``current_scope`` follow it); when ``@protect`` asks again,
+  ``PortalSecurityManager.validate_api_key`` answers from ``g`` (no second hash or write);
 - anything but GET, HEAD and OPTIONS → 403: partner tokens read, whatever the Public
   role may post (help requests).
 """

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import BindingKind, GroupAdmin, Region, RegionBinding, VolunteerGroup
-from app.security.roles import GROUP_ADMIN, HONORS_EDITOR, OFFICER
+from app.security.roles import GROUP_ADMIN, HONORS_EDITOR, OFFICER, PARTNER
 from app.services.errors import DomainError, ValidationFailed
 
 _KIND_ROLE = {BindingKind.OFFICER: OFFICER, BindingKind.HONORS_EDITOR: HONORS_EDITOR}
@@ -102,15 +102,25 @@ def _revoke_if_unused(user, role_name: str, still_bound: bool) -> None:
         user.roles.remove(role)
 
 
+def _refuse_partner(user) -> None:
+    """A partner account (an API token's, ``app/services/api_tokens.py``) only reads:
+    it never becomes an officer, honors editor or group admin."""
+    if any(role.name == PARTNER for role in user.roles):
+        raise ValidationFailed(gettext(
+            "%(user)s is a partner API account: it cannot be given other roles or bindings.",
+            user=user.username))
+
+
 def add_region_binding(user, region: Region | None, kind: str | None) -> RegionBinding:
     """Bind ``user`` to ``region`` from the console: like ``bind_region``, but an existing
     binding is refused instead of returned.
 
-    :raises ValidationFailed: no user or region, an unknown kind, an honors editor below
-        prefecture level, or the same binding exists
+    :raises ValidationFailed: no user or region, a partner account, an unknown kind, an
+        honors editor below prefecture level, or the same binding exists
     """
     if user is None or region is None:
         raise ValidationFailed(gettext("Choose a user and a region."))
+    _refuse_partner(user)
     if kind not in {k.value for k in _KIND_ROLE}:
         raise ValidationFailed(gettext("Choose officer or honors editor."))
     exists = db.session.scalar(select(RegionBinding.id).where(
@@ -123,8 +133,13 @@ def add_region_binding(user, region: Region | None, kind: str | None) -> RegionB
 
 def remove_region_binding(binding: RegionBinding) -> None:
     """Delete ``binding``; the officer or honors-editor role goes with the user's last
-    binding of that kind (the role alone would open pages with an empty scope)."""
+    binding of that kind (the role alone would open pages with an empty scope).
+
+    :raises DomainError: a partner binding (it belongs to an API token: revoke the token)
+    """
     user, kind = binding.user, binding.kind
+    if kind == BindingKind.PARTNER:
+        raise DomainError(gettext("A partner binding belongs to its API token: revoke the token instead."))
     db.session.delete(binding)
     db.session.flush()
     still = db.session.scalar(select(RegionBinding.id).where(
@@ -137,10 +152,12 @@ def remove_region_binding(binding: RegionBinding) -> None:
 def add_group_admin(user, group: VolunteerGroup | None) -> GroupAdmin:
     """Make ``user`` an admin of ``group`` from the console.
 
-    :raises ValidationFailed: no user or group, or the user already administers it
+    :raises ValidationFailed: no user or group, a partner account, or the user already
+        administers it
     """
     if user is None or group is None:
         raise ValidationFailed(gettext("Choose a user and a group."))
+    _refuse_partner(user)
     exists = db.session.scalar(select(GroupAdmin.id).where(
         GroupAdmin.user_id == user.id, GroupAdmin.group_id == group.id))
     if exists is not None:

@@ -12,6 +12,12 @@ The raw token is returned once by ``issue`` and stored only as two hashes (FAB's
 ``key_hash`` and its keyed lookup hash). Revoking sets ``revoked_on`` and deactivates
 the partner account. Both are recorded in the audit log as ``ab_api_key`` events,
 without the token.
+
+Times on ``ab_api_key`` (``created_on``, ``expires_on``, ``revoked_on``,
+``last_used_on``) are naive UTC, like the rest of the database; FAB's own
+``ApiKey.is_active`` would compare them with naive local time, so the portal's
+``PortalSecurityManager.validate_api_key`` does the check itself, in UTC. An expiry
+*date* means the end of that day in Asia/Shanghai (the product's day).
 """
 from __future__ import annotations
 
@@ -28,7 +34,7 @@ from werkzeug.security import generate_password_hash
 from app.extensions import db
 from app.models import BindingKind, Region, RegionBinding
 from app.security.roles import PARTNER
-from app.services import audit
+from app.services import audit, clock
 from app.services.errors import DomainError, ValidationFailed
 
 NAME_MAX = 100
@@ -57,11 +63,11 @@ def _hash(raw: str) -> str:
 
 
 def expiry_moment(expires_on: date | datetime | None) -> datetime | None:
-    """The moment a token given an expiry date stops working: the end of that day. FAB
-    compares ``expires_on`` with the server's naive local time."""
+    """The moment (naive UTC, as stored) a token given an expiry date stops working: the
+    end of that day in Asia/Shanghai. A datetime is taken as naive UTC already."""
     if expires_on is None or isinstance(expires_on, datetime):
         return expires_on
-    return datetime.combine(expires_on + timedelta(days=1), time.min)
+    return clock.to_utc(datetime.combine(expires_on + timedelta(days=1), time.min))
 
 
 def _partner_role():
@@ -70,22 +76,33 @@ def _partner_role():
     return sm.find_role(PARTNER) or sm.add_role(PARTNER, commit=False)
 
 
-def issue(name: str, region: Region | None, expires_on: date | datetime | None = None) -> IssuedToken:
-    """Make a partner account bound to ``region`` and an API token for it; flush, the
-    caller commits. The returned ``key`` is the only copy of the raw token.
+def _find_region(region: Region | str | None) -> Region | None:
+    if not isinstance(region, str):
+        return region
+    code = region.strip()
+    return db.session.scalar(select(Region).where(Region.code == code).limit(1)) if code else None
 
-    :raises ValidationFailed: no name (or a longer one than 100 characters), no region,
-        or an expiry date in the past
+
+def issue(name: str, region: Region | str | None, expires_on: date | datetime | None = None) -> IssuedToken:
+    """Make a partner account bound to ``region`` (a row or a region code) and an API
+    token for it; flush, the caller commits. The returned ``key`` is the only copy of
+    the raw token. ``expires_on``: the last day (Asia/Shanghai) the token works.
+
+    :raises ValidationFailed: no name (or a longer one than 100 characters), no region
+        or an unknown region code, or an expiry date in the past
     :raises DomainError: the account could not be created
     """
     name = (name or "").strip()
     errors = []
     if not name or len(name) > NAME_MAX:
         errors.append(gettext("Give the token a name of at most %(n)s characters.", n=NAME_MAX))
+    code = region.strip() if isinstance(region, str) else None
+    region = _find_region(region)
     if region is None:
-        errors.append(gettext("Choose the region the token may read."))
+        errors.append(gettext("No region has the code %(code)s.", code=code) if code
+                      else gettext("Choose the region the token may read."))
     expires = expiry_moment(expires_on)
-    if expires is not None and expires <= datetime.now():
+    if expires is not None and expires <= clock.utcnow():
         errors.append(gettext("The expiry date must lie in the future."))
     if errors:
         raise ValidationFailed(*errors)
@@ -103,7 +120,7 @@ def issue(name: str, region: Region | None, expires_on: date | datetime | None =
     prefix = prefixes[0] if prefixes else "sst_"
     raw = prefix + secrets.token_urlsafe(32)
     api_key = ApiKey(name=name, key_hash=_hash(raw), lookup_hash=sm._compute_lookup_hash(raw), key_prefix=prefix,
-                     user_id=user.id, active=True, expires_on=expires)
+                     user_id=user.id, active=True, expires_on=expires, created_on=clock.utcnow())
     db.session.add(api_key)
     db.session.flush()
     audit.record_event("create", AUDIT_OBJECT, api_key.id, region_path=region.path,
@@ -128,13 +145,15 @@ def region_of(api_key: ApiKey) -> Region | None:
 
 
 def regions_of(api_keys: list[ApiKey]) -> dict[int, Region]:
-    """``region_of`` for a page of tokens in one query: {user_id: region}."""
+    """``region_of`` for a page of tokens in one query: {user_id: region} (the console
+    list's region column)."""
     user_ids = {k.user_id for k in api_keys}
     if not user_ids:
         return {}
     rows = db.session.execute(
         select(RegionBinding.user_id, Region).join(Region, RegionBinding.region_id == Region.id)
-        .where(RegionBinding.user_id.in_(user_ids), RegionBinding.kind == BindingKind.PARTNER)).all()
+        .where(RegionBinding.user_id.in_(user_ids), RegionBinding.kind == BindingKind.PARTNER)
+        .order_by(RegionBinding.id.desc())).all()  # the first binding wins, as in region_of
     return {user_id: region for user_id, region in rows}
 
 
@@ -151,7 +170,7 @@ def revoke(api_key: ApiKey | str) -> bool:
     if api_key.revoked_on is not None:
         return False
     region = region_of(api_key)
-    api_key.revoked_on = datetime.now()  # FAB compares with naive local time
+    api_key.revoked_on = clock.utcnow()
     if api_key.user is not None and region is not None:  # a partner account serves this token only
         api_key.user.active = False
     db.session.flush()

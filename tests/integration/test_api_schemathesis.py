@@ -1,6 +1,7 @@
 """Property-based API tests (schemathesis): every operation of the app's own OpenAPI spec,
 called with generated requests as an officer and as a volunteer (JWT from the API
-login), answers without a server error and as its spec says.
+login), answers without a server error and as its spec says; with a partner API token
+(issue 9), every GET does, and every other method answers 403.
 
 The app runs on its own copy of the demo database for this module (``app_on_copy``),
 so generated POSTs (reviews, hour codes, registrations, help requests) change nothing
@@ -11,6 +12,7 @@ so CI does not flake); locally, raise ``VC_SCHEMATHESIS_EXAMPLES`` and set
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 import schemathesis
@@ -21,6 +23,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.conftest import app_on_copy
+
+READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 PASSWORD = "Demo12345!"
 MAX_EXAMPLES = int(os.environ.get("VC_SCHEMATHESIS_EXAMPLES", "20"))
@@ -92,6 +96,33 @@ def test_every_operation__no_server_error_and_answers_as_specified(fuzzed_app, u
     assert len(operations) > 30
     failures = [failure for operation in operations if (failure := _run(operation, headers))]
     assert not failures, "\n\n".join(failures)
+
+
+def _partner_token(app, code: str = "410200") -> str:
+    from app.extensions import db
+    from app.services import api_tokens
+
+    with app.app_context():
+        key = api_tokens.issue("schemathesis partner", code).key
+        db.session.commit()
+    return key
+
+
+def test_every_operation__partner_token_reads_and_is_refused_every_write(fuzzed_app):
+    headers = {"Authorization": f"Bearer {_partner_token(fuzzed_app)}"}
+    operations = list(_operations(fuzzed_app))
+    reads = [op for op in operations if op.method.upper() in READ_METHODS]
+    writes = [op for op in operations if op.method.upper() not in READ_METHODS]
+    assert len(reads) > 15 and len(writes) > 5
+    failures = [failure for operation in reads if (failure := _run(operation, headers))]
+    assert not failures, "\n\n".join(failures)
+    client = fuzzed_app.test_client()
+    answers = {}
+    for operation in writes:
+        url = re.sub(r"\{[^}]+\}", "1", operation.path.replace("{version}", "v1"))
+        resp = client.open(url, method=operation.method.upper(), json={}, headers=headers)
+        answers[f"{operation.method.upper()} {operation.path}"] = resp.status_code
+    assert answers and set(answers.values()) == {403}, answers
 
 
 # --- What schemathesis found, pinned as plain regression tests ---

@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 
 import prison
 import pytest
+from flask_appbuilder.security.sqla import manager as fab_manager
 from flask_appbuilder.security.sqla.models import ApiKey, User
 from sqlalchemy import and_, or_, select
 
@@ -16,8 +17,9 @@ from app.models import AuditEvent, Honor, Membership, Project, Region, ServiceRe
 from app.security.permissions import ACTION_READ
 from app.security.roles import PARTNER, ROLES
 from app.security.scope import under
-from app.services import api_tokens, projects
-from tests.conftest import login
+from app.security import manager
+from app.services import api_tokens, clock, projects
+from tests.conftest import login, recorded_statements
 
 KAIFENG = "410200"
 ZHENGZHOU = "410100"
@@ -72,9 +74,8 @@ def test_token__reads_exactly_its_region_and_below(app):
     path = _region_path(app, KAIFENG)
     for resource, model in SCOPED:
         expected = _ids_under(app, model, path)
+        assert expected, f"the demo has {resource} rows in 开封市 (else this check could not fail)"
         assert _ids(client, token, resource) == expected, resource
-        if resource != "honor":
-            assert expected, f"the demo has {resource} rows in 开封市"
     with app.app_context():
         wanted = set(db.session.scalars(select(Project.id).where(
             or_(under(Project.region_path, path), projects.public_clause()))))
@@ -109,11 +110,11 @@ def _kaifeng_path() -> str:
 
 def test_token__revoked_expired_or_unknown_is_401(app):
     revoked = _issue(app, KAIFENG, "revoked")
-    expired = _issue(app, KAIFENG, "expired", expires_on=date.today() + timedelta(days=3))
+    expired = _issue(app, KAIFENG, "expired", expires_on=clock.today() + timedelta(days=3))
     with app.app_context():
         assert api_tokens.revoke(revoked)
         db.session.execute(ApiKey.__table__.update().where(ApiKey.name == "expired")
-                           .values(expires_on=datetime.now() - timedelta(minutes=1)))
+                           .values(expires_on=clock.utcnow() - timedelta(minutes=1)))
         db.session.commit()
     client = app.test_client()
     for token in (revoked, expired, "vc_" + "x" * 43, "vc_"):
@@ -123,11 +124,73 @@ def test_token__revoked_expired_or_unknown_is_401(app):
 
 
 def test_token__expiry_date_is_the_last_valid_day(app):
-    token = _issue(app, KAIFENG, expires_on=date.today())
+    token = _issue(app, KAIFENG, expires_on=clock.today())
     assert app.test_client().get("/api/v1/volunteer/", headers=_headers(token)).status_code == 200
     with app.app_context(), pytest.raises(api_tokens.ValidationFailed):
         api_tokens.issue("late", db.session.scalar(select(Region).where(Region.code == KAIFENG)),
-                         date.today() - timedelta(days=1))
+                         clock.today() - timedelta(days=1))
+
+
+def _freeze(monkeypatch, utc: datetime) -> None:
+    """Stop the clock at ``utc`` (naive UTC) for the service and the key check."""
+    monkeypatch.setattr(clock, "utcnow", lambda: utc)
+
+
+def test_token__expiry_date_ends_at_midnight_in_shanghai__fixed_clock(app, monkeypatch):
+    # 2026-12-01 23:30 in Shanghai is 15:30 UTC: the expiry day 2026-12-01 has half an
+    # hour left, and ends at 16:00 UTC (stored so, naive UTC).
+    _freeze(monkeypatch, datetime(2026, 12, 1, 15, 30))
+    token = _issue(app, KAIFENG, "shanghai day", expires_on=date(2026, 12, 1))
+    with app.app_context():
+        stored = db.session.scalar(select(ApiKey).where(ApiKey.name == "shanghai day"))
+        assert stored.expires_on == datetime(2026, 12, 1, 16, 0)
+        assert stored.created_on == datetime(2026, 12, 1, 15, 30)
+    api = app.test_client()
+    assert api.get("/api/v1/volunteer/", headers=_headers(token)).status_code == 200
+    _freeze(monkeypatch, datetime(2026, 12, 1, 16, 0, 1))
+    assert api.get("/api/v1/volunteer/", headers=_headers(token)).status_code == 401
+
+    # 2026-12-01 00:30 in Shanghai while the UTC date is still 11-30: 11-30 has passed.
+    _freeze(monkeypatch, datetime(2026, 11, 30, 16, 30))
+    with app.app_context(), pytest.raises(api_tokens.ValidationFailed):
+        api_tokens.issue("late", KAIFENG, date(2026, 11, 30))
+
+    # The console shows the stored UTC times in Shanghai time.
+    html = login(app.test_client(), "admin").get("/console/api-token/").get_data(as_text=True)
+    assert "2026-12-02 00:00" in html and "2026-12-01 23:30" in html
+    assert "2026-12-01 16:00" not in html and "2026-12-01 15:30" not in html
+
+
+def _key_updates(statements: list[str]) -> list[str]:
+    return [s for s in statements if re.match(r"\s*UPDATE\s+ab_api_key\b", s, re.I)]
+
+
+def test_token__a_read_checks_the_key_once_and_writes_its_last_use_at_most_every_5_minutes(app, monkeypatch):
+    token = _issue(app, KAIFENG)
+    hashed = []
+    check = fab_manager.check_password_hash
+    for module in (manager, fab_manager):  # ours, and FAB's should it run
+        monkeypatch.setattr(module, "check_password_hash",
+                            lambda *a: hashed.append(a) or check(*a), raising=False)
+    api = app.test_client()
+    with recorded_statements(app) as statements:
+        assert api.get("/api/v1/volunteer/", headers=_headers(token)).status_code == 200
+    assert len(_key_updates(statements)) <= 1, _key_updates(statements)
+    assert len(hashed) == 1
+    with recorded_statements(app) as statements:
+        assert api.get("/api/v1/volunteer/", headers=_headers(token)).status_code == 200
+    assert _key_updates(statements) == []
+    # Older than five minutes: the next read writes it once.
+    with app.app_context():
+        key = db.session.scalar(select(ApiKey).where(ApiKey.user_id.isnot(None)).order_by(ApiKey.id.desc()))
+        key.last_used_on = clock.utcnow() - timedelta(minutes=6)
+        key_id = key.id
+        db.session.commit()
+    with recorded_statements(app) as statements:
+        assert api.get("/api/v1/volunteer/", headers=_headers(token)).status_code == 200
+    assert len(_key_updates(statements)) == 1
+    with app.app_context():
+        assert db.session.get(ApiKey, key_id).last_used_on > clock.utcnow() - timedelta(minutes=1)
 
 
 WRITES = [
@@ -229,7 +292,7 @@ def test_console__admin_issues_a_token_that_works(app):
 def test_console__bad_input_is_refused(app):
     client = login(app.test_client(), "admin")
     html = _console_create(client, name="x", region_code="999999").get_data(as_text=True)
-    assert "vc_" not in html
+    assert "vc_" not in html and "999999" in html and "行政区划" in html
     html = _console_create(client, name="", region_code=KAIFENG).get_data(as_text=True)
     assert not re.search(r"vc_[A-Za-z0-9_-]{40,}", html)
     with app.app_context():
@@ -243,3 +306,34 @@ def test_console__other_roles_get_403(app, username):
     assert _console_create(client, name="x", region_code=KAIFENG).status_code == 403
     with app.app_context():
         assert db.session.scalar(select(ApiKey.id).limit(1)) is None
+
+
+def test_issue__unknown_region_code_is_refused_by_the_service(app):
+    with app.app_context():
+        with pytest.raises(api_tokens.ValidationFailed) as err:
+            api_tokens.issue("x", "999999")
+        assert any("999999" in message for message in err.value.messages)
+        assert db.session.scalar(select(ApiKey.id).limit(1)) is None
+        issued = api_tokens.issue("by code", f" {KAIFENG} ")
+        assert issued.region.code == KAIFENG
+
+
+def test_console__token_list_reads_the_regions_in_one_query(app):
+    for code in (KAIFENG, ZHENGZHOU, "410202"):
+        _issue(app, code, f"partner {code}")
+    client = login(app.test_client(), "admin")
+    with recorded_statements(app) as statements:
+        html = client.get("/console/api-token/").get_data(as_text=True)
+    assert "开封市 (410200)" in html and "(410100)" in html and "(410202)" in html
+    region_reads = [s for s in statements if re.search(r"\b(FROM|JOIN)\s+region\b", s, re.I)]
+    assert len(region_reads) <= 1, region_reads
+
+
+@pytest.mark.parametrize("rowid", ["²", "99999999999999999999", "-1", ""])
+def test_console__revoke_with_a_malformed_id_changes_nothing(app, rowid):
+    _issue(app, KAIFENG)
+    client = login(app.test_client(), "admin")
+    resp = client.post("/console/api-token/action/", data={"action": "revoke", "rowid": [rowid]})
+    assert resp.status_code in (200, 302)
+    with app.app_context():
+        assert db.session.scalar(select(ApiKey.id).where(ApiKey.revoked_on.isnot(None)).limit(1)) is None

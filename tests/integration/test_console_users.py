@@ -336,3 +336,80 @@ def test_group_admin__add_duplicate_refused_and_delete(app):
         assert db.session.get(GroupAdmin, bid) is None
     assert "GroupAdmin" not in _roles_of(app, "vol_shunhe")
     assert len(_events(app, "group_admin", bid, "delete")) == 1
+
+
+# --- Malformed action ids ---
+
+
+@pytest.mark.parametrize("rowid", ["²", "99999999999999999999", "-1", ""])
+def test_disable__malformed_id_changes_nothing(app, rowid):
+    with app.app_context():
+        active = db.session.scalar(select(func.count()).select_from(User).where(User.active.is_(True)))
+    resp = _admin(app).post("/console/user/action/", data={"action": "disable", "rowid": [rowid],
+                                                           "url": "/console/user/"})
+    assert resp.status_code in (200, 302)
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(User).where(User.active.is_(True))) == active
+
+
+# --- Partner accounts (API tokens) get no bindings ---
+
+
+def _partner(app) -> tuple[int, int]:
+    """A partner account made by issuing a token: (user id, its partner binding's id)."""
+    from app.services import api_tokens
+
+    with app.app_context():
+        issued = api_tokens.issue("partner system", "410200")
+        db.session.commit()
+        uid = issued.api_key.user_id
+        bid = db.session.scalar(select(RegionBinding.id).where(RegionBinding.user_id == uid))
+    return uid, bid
+
+
+def test_region_binding__partner_account_refused(app):
+    uid, _bid = _partner(app)
+    username = db_username(app, uid)
+    before, roles = _bindings(app, uid), _roles_of(app, username)
+    html = _add_binding(_admin(app), uid, _region(app, "410200").id, "officer").get_data(as_text=True)
+    assert "合作方" in html, html[-3000:]
+    assert _bindings(app, uid) == before and _roles_of(app, username) == roles == {"Partner"}
+
+
+def test_group_admin__partner_account_refused(app):
+    uid, _bid = _partner(app)
+    with app.app_context():
+        group_id = db.session.scalar(select(VolunteerGroup.id).where(VolunteerGroup.status == "approved")
+                                     .order_by(VolunteerGroup.id).limit(1))
+    html = _admin(app).post("/console/group-admin/new/", data={"user": str(uid), "group": str(group_id)},
+                            follow_redirects=True).get_data(as_text=True)
+    assert "合作方" in html
+    with app.app_context():
+        assert db.session.scalar(select(GroupAdmin.id).where(GroupAdmin.user_id == uid)) is None
+    assert _roles_of(app, db_username(app, uid)) == {"Partner"}
+
+
+def test_region_binding__partner_binding_hidden_and_not_deletable(app):
+    uid, bid = _partner(app)
+    client = _admin(app)
+    html = client.get("/console/region-binding/?search=410200").get_data(as_text=True)
+    assert db_username(app, uid) not in html
+    client.post("/console/region-binding/delete/", data={"id": str(bid), "url": "/console/region-binding/"})
+    client.post("/console/region-binding/action/", data={"action": "delete", "rowid": [str(bid)]})
+    with app.app_context():
+        assert db.session.get(RegionBinding, bid) is not None
+
+
+def test_remove_region_binding__partner_binding_refused_by_the_service(app):
+    from app.services import accounts
+    from app.services.errors import DomainError
+
+    _uid, bid = _partner(app)
+    with app.app_context():
+        with pytest.raises(DomainError):
+            accounts.remove_region_binding(db.session.get(RegionBinding, bid))
+
+
+def db_username(app, user_id) -> str:
+    with app.app_context():
+        return db.session.scalar(select(User.username).where(User.id == user_id))

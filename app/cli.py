@@ -146,7 +146,8 @@ def register(app: Flask) -> None:
     @with_appcontext
     def regions_move_command(code, new_parent_code, batch):
         """Move region CODE (and all below it) under NEW_PARENT_CODE: rewrite every stored
-        path in batches, then rebuild the statistics rollups."""
+        path in batches, then rebuild the statistics rollups. It commits per batch, so
+        other users see a half-moved tree meanwhile: best run in a quiet hour."""
         from app.services.errors import DomainError
         from app.services.regions import move_region
 

@@ -75,7 +75,14 @@ class SettingsView(ConsoleAccess, BaseView):
         if not ResetForm().validate_on_submit():
             flash(gettext("The form has expired; please try again."), "error")
             return redirect(url_for(".index"))
-        if settings.reset(name):
+        try:
+            restored = settings.reset(name)
+        except DomainError as err:  # the default disagrees with another setting
+            db.session.rollback()
+            for message in err.messages:
+                flash(message, "error")
+            return redirect(url_for(".index"))
+        if restored:
             db.session.commit()
             flash(gettext("%(label)s restored to its default.", label=row["label"]), "success")
         return redirect(url_for(".index"))

@@ -16,7 +16,7 @@ from app.extensions import db
 from app.models import GroupType, JoinPolicy, Region, ReviewStatus, VolunteerGroup
 from app.security import pii
 from app.security.scope import current_scope, ensure_administers, path_is_under, row_id, under
-from app.services import regions, reviews, rollups
+from app.services import regions, reviews, rollups, settings
 from app.services.clock import utcnow
 from app.services.errors import DomainError, ScopeViolation, ValidationFailed
 from app.services.idcards import parse_credit_code
@@ -179,8 +179,6 @@ class NamingRule:
 
 def naming_rules(config=None) -> list[NamingRule]:
     """The naming rules (the setting ``GROUP_NAMING_RULES``: a list of dicts), or those of ``config``."""
-    from app.services import settings
-
     rules = config.get("GROUP_NAMING_RULES") if config is not None else settings.value("GROUP_NAMING_RULES")
     return [NamingRule(region=str(r["region"]), federation=r.get("federation") or "",
                        corps_suffixes=tuple(r.get("corps_suffixes") or ()),

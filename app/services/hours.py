@@ -42,7 +42,7 @@ from app.models import (
 )
 from app.security.hardening import Budget
 from app.security.scope import current_scope, ensure_administers, oversees
-from app.services import reviews, rollups
+from app.services import reviews, rollups, settings
 from app.services.clock import to_local, to_utc, today, utcnow
 from app.services.errors import DomainError, ScopeViolation, ValidationFailed
 
@@ -458,8 +458,6 @@ class _SettingBudget(Budget):
     """A Budget sized from 运行参数 (``settings.value``) rather than the config alone."""
 
     def _item(self) -> RateLimitItemPerSecond:
-        from app.services import settings
-
         return RateLimitItemPerSecond(int(settings.value(self.count_setting)),
                                       int(settings.value(self.window_setting)))
 

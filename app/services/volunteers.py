@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 
-from flask import current_app
+from flask import current_app, has_app_context
 from flask_babel import gettext
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from app.extensions import db
 from app.models import IdType, Region, ReviewStatus, Volunteer, VolunteerNumberCounter
 from app.security import pii
-from app.services import reviews, rollups
+from app.services import reviews, rollups, settings
 from app.services.clock import today, utcnow
 from app.services.errors import DomainError, ScopeViolation, ValidationFailed
 from app.services.idcards import age_on, mod11_2, parse_resident_id
@@ -65,8 +65,6 @@ GENDERS = ("M", "F")
 
 def min_age() -> int:
     """The youngest age that may register: the setting ``VOLUNTEER_MIN_AGE`` (default 8)."""
-    from app.services import settings
-
     return int(settings.value("VOLUNTEER_MIN_AGE"))
 
 
@@ -682,10 +680,6 @@ def reveal_pii(volunteer: Volunteer, *, as_officer: bool = False) -> dict[str, s
 
 def star_thresholds() -> tuple:
     """STAR_LEVEL_HOURS: the approved hours of each star (the setting, else the city's)."""
-    from flask import has_app_context
-
-    from app.services import settings
-
     return (tuple(settings.value("STAR_LEVEL_HOURS")) if has_app_context() else None) \
         or (100, 300, 600, 1000, 1500)
 

@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Holiday
-from app.services import clock
+from app.services import clock, settings
 
 REVIEW_TARGET_WORKDAYS = 3  # city guide: "需3至5个工作日" — at the target: due soon
 REVIEW_LIMIT_WORKDAYS = 5  # past the limit: overdue
@@ -39,8 +39,6 @@ def review_limit() -> int:
 
 
 def _setting(name: str, default: int) -> int:
-    from app.services import settings
-
     return int(settings.value(name)) if has_app_context() else default
 
 

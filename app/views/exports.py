@@ -17,7 +17,7 @@ from app.security.permissions import ACTION_READ, MENU_DATA_EXPORT, RESOURCE_DAT
 from app.security.scope import current_scope
 from app.services import exports
 from app.views import menus
-from app.views.roster import _send_xlsx
+from app.views.roster import send_xlsx
 from app.views.user_center import SERVICE_CATEGORY_LABELS
 
 
@@ -65,7 +65,7 @@ class DataExportView(BaseView):
         scope = current_scope()  # the request's scope, taken before the stream starts
         options = dict(status=status, category_labels={k: str(v) for k, v in SERVICE_CATEGORY_LABELS.items()})
         if fmt == "xlsx":
-            response = _send_xlsx(lambda out: exports.write_xlsx(kind, scope, out, **options),
+            response = send_xlsx(lambda out: exports.write_xlsx(kind, scope, out, **options),
                                   exports.filename(kind, "xlsx"))
         else:
             response = Response(stream_with_context(exports.csv_stream(kind, scope, **options)),

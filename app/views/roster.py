@@ -61,7 +61,9 @@ def attachment_header(name: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name)}"
 
 
-def _send_xlsx(write, name: str):
+def send_xlsx(write, name: str):
+    """An .xlsx download named ``name``: ``write(out)`` fills a spooled file (memory up to
+    8 MB, then disk); never cached. Shared by the roster and the officers' exports."""
     out = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)
     write(out)
     out.seek(0)
@@ -206,7 +208,7 @@ class MembershipModelView(ScopedViewMixin, ModelView):
             rosters.ensure_reads_roster(group)
         except ScopeViolation:
             abort(404)
-        return _send_xlsx(lambda out: rosters.write_roster_xlsx(group, out),
+        return send_xlsx(lambda out: rosters.write_roster_xlsx(group, out),
                           gettext("%(group)s roster.xlsx", group=group.name))
 
     # --- 导入 ---
@@ -276,7 +278,7 @@ class MembershipModelView(ScopedViewMixin, ModelView):
     def import_errors(self, batch_id):
         """The per-row error report (row, column, reason, name, masked ID number)."""
         batch = self._batch(batch_id)
-        return _send_xlsx(lambda out: rosters.write_error_report(batch, out),
+        return send_xlsx(lambda out: rosters.write_error_report(batch, out),
                           gettext("Import errors %(id)s.xlsx", id=batch.id))
 
 

@@ -10,7 +10,7 @@ import json
 import re
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from app.extensions import db
 from app.models import (
@@ -339,6 +339,8 @@ def test_import_regions__service_adds_nothing_when_a_row_is_bad(app):
 @pytest.mark.parametrize("text, message", [
     ("编号,名字\n1,2\n", "缺少"),
     ("code,name,parent_code\n", "没有任何数据行"),
+    # a cell over the csv module's field limit (131,072) raised csv.Error: a 500
+    ("code,name,parent_code\n410205001," + "名" * 200_000 + ",410205\n", "第 2 行无法按 CSV 读取"),
 ])
 def test_import__bad_file_is_refused(app, text, message):
     resp = _upload(_admin(app), text)
@@ -362,8 +364,45 @@ def _volunteer_totals(path):
         StatTotal.metric == rollups.VOLUNTEERS, under(StatTotal.region_path, path)))
 
 
+def _path_columns() -> list[tuple]:
+    """Every (table, column) of the schema named ``path``, ``region_path`` or ``*_region_path``,
+    found by scanning the metadata (not ``regions._path_tables``, the code under test)."""
+    return [(table, column) for table in db.metadata.tables.values() for column in table.columns
+            if column.name in ("path", "region_path") or column.name.endswith("_region_path")]
+
+
+def _rows_under(path: str) -> dict[str, set]:
+    """{"table.column": {(primary key, path suffix)}} of every row whose path starts with
+    ``path`` (a plain prefix comparison, not ``scope.under``)."""
+    out = {}
+    for table, column in _path_columns():
+        keys = list(table.primary_key.columns)
+        rows = db.session.execute(select(*keys, column).where(
+            func.substr(column, 1, len(path)) == path))
+        out[f"{table.name}.{column.name}"] = {(tuple(r[:-1]), r[-1][len(path):]) for r in rows}
+    return out
+
+
+def _assert_moved(before: dict[str, set]) -> None:
+    """Nothing of any path column is left under OLD_PATH; each row that was there is under
+    NEW_PATH with the same suffix (rollups and the audit log may hold more rows there)."""
+    assert {key: rows for key, rows in _rows_under(OLD_PATH).items() if rows} == {}
+    after = _rows_under(NEW_PATH)
+    for key, rows in before.items():
+        assert rows <= after[key], key
+        if not key.startswith(("stat_", "audit_event.")):
+            assert after[key] == rows, key
+
+
 def test_move__rewrites_every_path_and_rebuilds_statistics(app):
     with app.app_context():
+        columns = {f"{t.name}.{c.name}" for t, c in _path_columns()}
+        assert {"region.path", "transfer_request.from_region_path", "audit_event.region_path",
+                "stat_total.region_path", "service_record.region_path"} <= columns
+        everything = _rows_under(OLD_PATH)
+        assert not any(_rows_under(NEW_PATH).values())
+        assert {key for key, rows in everything.items() if rows} >= {
+            "region.path", "volunteer.region_path", "service_record.region_path", "stat_total.region_path"}
         before = _counts(OLD_PATH)
         volunteers = _volunteer_totals(OLD_PATH)
         county_gender = _gender(SHUNHE_PATH)
@@ -386,6 +425,41 @@ def test_move__rewrites_every_path_and_rebuilds_statistics(app):
         assert _gender(SHUNHE_PATH) == county_gender + volunteers
         assert db.session.scalar(select(AuditEvent.id).where(
             AuditEvent.object_type == "region", AuditEvent.object_id == street.id, AuditEvent.action == "update"))
+        _assert_moved(everything)
+
+
+def test_move__a_row_written_with_the_old_path_during_the_sweep_is_moved_too(app, monkeypatch):
+    """A registration in the moved region between a table's batch and the final step
+    writes the old path: the final transaction sweeps every path column once more."""
+    from app.services import regions
+
+    sweep = regions._rewrite_paths
+
+    def sweep_then_a_late_write(table, column, *args, **kwargs):
+        done = sweep(table, column, *args, **kwargs)
+        if table.name == "region":  # the last batched sweep: volunteers and records are done
+            for model, pk in ((Volunteer, late_volunteer), (ServiceRecord, late_record)):
+                db.session.execute(update(model).where(model.id == pk).values(
+                    region_path=OLD_PATH + func.substr(model.region_path, len(NEW_PATH) + 1)))
+            db.session.commit()
+            assert _rows_under(OLD_PATH)["volunteer.region_path"]
+        return done
+
+    with app.app_context():
+        everything = _rows_under(OLD_PATH)
+        late_volunteer = db.session.scalar(select(Volunteer.id).where(under(Volunteer.region_path, OLD_PATH))
+                                           .order_by(Volunteer.id))
+        late_record = db.session.scalar(select(ServiceRecord.id).where(
+            under(ServiceRecord.region_path, OLD_PATH)).order_by(ServiceRecord.id))
+        paths = {model: db.session.scalar(select(model.region_path).where(model.id == pk))
+                 for model, pk in ((Volunteer, late_volunteer), (ServiceRecord, late_record))}
+        monkeypatch.setattr(regions, "_rewrite_paths", sweep_then_a_late_write)
+        result = regions.move_region(STREET, "410203", batch=2)
+        assert result.rows["volunteer.region_path"] >= 1
+        db.session.expire_all()
+        for model, pk in ((Volunteer, late_volunteer), (ServiceRecord, late_record)):
+            assert db.session.get(model, pk).region_path == NEW_PATH + paths[model][len(OLD_PATH):]
+        _assert_moved(everything)
 
 
 def _gender(county_path):

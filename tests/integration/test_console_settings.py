@@ -16,6 +16,7 @@ from app.extensions import db
 from app.models import AuditEvent, Holiday, Region, ReviewStatus, Setting, StatTotal, Volunteer, VolunteerGroup
 from app.security.scope import under
 from app.services import groups, rollups, settings, volunteers, workdays
+from app.services.errors import ValidationFailed
 from tests.conftest import login, recorded_statements
 from tests.integration._hours_helpers import acting
 from tests.integration.test_group_registration import _form as group_form
@@ -296,6 +297,48 @@ def test_review_workdays__override_moves_due_and_overdue(app):
     with acting(app, "kaifeng_officer"):
         assert (workdays.review_target(), workdays.review_limit()) == (7, 10)
         assert [workdays.review_urgency(n) for n in (3, 6, 7, 10, 11)] == [None, None, "due", "due", "overdue"]
+
+
+def test_reset__refused_when_the_default_would_put_the_limit_before_the_target(app):
+    """Limit 10, target 8; restoring the limit's default (5) would leave the target after
+    it: refused in Chinese, nothing deleted. Restoring the target first, then the limit, works."""
+    client = _admin(app)
+    _save(client, "REVIEW_LIMIT_WORKDAYS", "10")
+    _save(client, "REVIEW_TARGET_WORKDAYS", "8")
+    assert _rows(app) == {"REVIEW_LIMIT_WORKDAYS": "10", "REVIEW_TARGET_WORKDAYS": "8"}
+    html = _reset(client, "REVIEW_LIMIT_WORKDAYS").get_data(as_text=True)
+    assert "不能早于" in html and "8" in html and "已恢复默认值" not in html
+    assert _rows(app) == {"REVIEW_LIMIT_WORKDAYS": "10", "REVIEW_TARGET_WORKDAYS": "8"}
+    with app.test_request_context():
+        with pytest.raises(ValidationFailed):
+            settings.reset("REVIEW_LIMIT_WORKDAYS")
+        db.session.rollback()
+    assert "已恢复默认值" in _reset(client, "REVIEW_TARGET_WORKDAYS").get_data(as_text=True)
+    assert "已恢复默认值" in _reset(client, "REVIEW_LIMIT_WORKDAYS").get_data(as_text=True)
+    assert _rows(app) == {}
+
+
+def test_reset__refused_when_the_targets_default_would_lie_after_the_limit(app):
+    client = _admin(app)
+    _save(client, "REVIEW_TARGET_WORKDAYS", "2")
+    _save(client, "REVIEW_LIMIT_WORKDAYS", "2")
+    html = _reset(client, "REVIEW_TARGET_WORKDAYS").get_data(as_text=True)
+    assert "不能晚于" in html and "已恢复默认值" not in html
+    assert _rows(app) == {"REVIEW_LIMIT_WORKDAYS": "2", "REVIEW_TARGET_WORKDAYS": "2"}
+
+
+def test_settings_list__reset_confirm_without_inline_handlers(app):
+    """The CSP (script-src 'self' + nonce) blocks inline on* handlers: the 恢复默认 confirm
+    is attached by a nonce'd script from a data attribute."""
+    client = _admin(app)
+    _save(client, "VOLUNTEER_MIN_AGE", "12")
+    resp = client.get("/console/settings/")
+    html = resp.get_data(as_text=True)
+    assert "data-confirm=" in html and "恢复默认值" in html
+    assert not re.search(r"<[^>]*\son[a-z]+\s*=", html, re.IGNORECASE)
+    nonce = re.search(r"'nonce-([^']+)'", resp.headers["Content-Security-Policy"]).group(1)
+    script = re.search(r'<script nonce="([^"]+)">([^<]*data-confirm[^<]*)</script>', html)
+    assert script and script.group(1) == nonce
 
 
 # --- Reading: once per request, only when asked ---

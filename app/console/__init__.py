@@ -8,16 +8,18 @@ gets 403. Bootstrap 4 pages under ``/console`` with their own static files at
 """
 from __future__ import annotations
 
-from flask import Flask, abort, current_app, g, redirect, request, url_for
+from flask import Flask, abort, current_app, flash, g, redirect, request, url_for
 from flask_admin import Admin, AdminIndexView
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.theme import Bootstrap4Theme
 from flask_babel import lazy_gettext as _
 from flask_wtf import FlaskForm
+from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import AuditEvent
 from app.security.permissions import ACTION_ACCESS, RESOURCE_CONSOLE
+from app.services.errors import DomainError
 
 CONSOLE_URL = "/console"
 
@@ -74,6 +76,26 @@ class EditView(ConsoleAccess, ModelView):
         form._obj = obj
         return form
 
+    def commit_or_flash(self, work, conflict=None):
+        """Run ``work`` (a service call) and commit. A refusal (``DomainError``) rolls back
+        and flashes each of its messages; so does a unique-key clash when ``conflict``
+        (the message for it) is given. Returns what ``work`` returned, or False."""
+        try:
+            result = work()
+            db.session.commit()
+        except DomainError as err:
+            db.session.rollback()
+            for message in err.messages:
+                flash(message, "error")
+            return False
+        except IntegrityError:
+            if conflict is None:
+                raise
+            db.session.rollback()
+            flash(conflict, "error")
+            return False
+        return result
+
 
 class AuditEventView(ReadOnlyView):
     """审计日志: every state change and full-PII view, newest first, filtered by actor,
@@ -103,17 +125,8 @@ def init_app(app: Flask) -> Admin:
                   csp_nonce_generator=lambda: getattr(request, "csp_nonce", ""))
     admin.add_view(AuditEventView(AuditEvent, db, name=_("Audit Log"), endpoint="console_audit",
                                   url=f"{CONSOLE_URL}/audit"))
-    from app.console import users as user_views  # imports EditView from here
+    from app.console import regions, settings, tokens, users  # they import EditView from here
 
-    user_views.add_views(admin, CONSOLE_URL)
-    from app.console import settings as setting_views  # imports EditView from here
-
-    setting_views.add_views(admin, CONSOLE_URL)
-    from app.console import regions as region_views  # imports EditView from here
-
-    admin.add_view(region_views.RegionView(region_views.Region, db, name=_("Regions"), endpoint="console_region",
-                                           url=f"{CONSOLE_URL}/region"))
-    from app.console import tokens  # imports EditView from here
-
-    tokens.add_views(admin, CONSOLE_URL)
+    for module in (users, settings, regions, tokens):
+        module.add_views(admin, CONSOLE_URL)
     return admin

@@ -143,39 +143,21 @@ class RegionView(EditView):
         return super().handle_view_exception(exc)
 
     def create_model(self, form):
-        try:
-            region = regions.add_region(form.parent_code.data, form.code.data, form.name.data,
-                                        form.population.data)
-            db.session.commit()
-        except DomainError as err:
-            db.session.rollback()
-            self.handle_view_exception(err)
-            return False
-        except IntegrityError:  # the same code added at the same moment by someone else
-            db.session.rollback()
-            flash(gettext("Region code %(code)s exists already.", code=form.code.data), "error")
-            return False
-        return region
+        return self.commit_or_flash(
+            lambda: regions.add_region(form.parent_code.data, form.code.data, form.name.data, form.population.data),
+            # the same code added at the same moment by someone else
+            conflict=gettext("Region code %(code)s exists already.", code=form.code.data))
 
     def on_model_change(self, form, model, is_created):
         # The inline list form and the edit form both land here; the service checks.
         regions.clean_region_details(model)
 
     def delete_model(self, model):
-        name, code = model.name, model.code
-        try:
-            regions.delete_region(model)
-            db.session.commit()
-        except DomainError as err:
-            db.session.rollback()
-            self.handle_view_exception(err)
-            return False
-        except IntegrityError:  # a row that refers to the region without storing its path
-            db.session.rollback()
-            flash(gettext("%(name)s (%(code)s) is still in use and cannot be deleted.", name=name, code=code),
-                  "error")
-            return False
-        return True
+        return bool(self.commit_or_flash(
+            lambda: regions.delete_region(model) or True,
+            # a row that refers to the region without storing its path
+            conflict=gettext("%(name)s (%(code)s) is still in use and cannot be deleted.",
+                             name=model.name, code=model.code)))
 
     @expose("/ajax/update/", methods=("POST",))
     def ajax_update(self):
@@ -214,3 +196,8 @@ class RegionView(EditView):
                                   "upload the file again."), "error")
         return self.render("console/region_import.html", form=form, result=result,
                            list_url=url_for(".index_view"), columns=Markup("code,name,parent_code,population"))
+
+
+def add_views(admin, url: str) -> None:
+    """Register 行政区划 on the console ``admin`` mounted at ``url``."""
+    admin.add_view(RegionView(Region, db, name=_("Regions"), endpoint="console_region", url=f"{url}/region"))

@@ -21,7 +21,6 @@ from app.models import BindingKind, RegionBinding
 from app.security.scope import row_id
 from app.services import api_tokens
 from app.services.clock import to_local
-from app.services.errors import DomainError
 
 
 class TokenForm(FlaskForm):
@@ -97,14 +96,9 @@ class ApiTokenView(EditView):
         return_url = self.get_url(".index_view")
         form = TokenForm()
         if request.method == "POST" and form.validate():
-            try:
-                issued = api_tokens.issue(form.name.data, form.region_code.data, form.expires_on.data)
-                db.session.commit()
-            except DomainError as err:
-                db.session.rollback()
-                for message in err.messages:
-                    flash(message, "error")
-            else:
+            issued = self.commit_or_flash(
+                lambda: api_tokens.issue(form.name.data, form.region_code.data, form.expires_on.data))
+            if issued:
                 response = make_response(self.render(
                     "console/api_token_created.html", token=issued.key, api_key=issued.api_key,
                     region=issued.region, return_url=return_url))

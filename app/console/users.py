@@ -27,7 +27,6 @@ from app.models import (
 from app.security.roles import ADMIN, PUBLIC, ROLES
 from app.security.scope import row_id
 from app.services import accounts
-from app.services.errors import DomainError
 
 KIND_LABELS = {BindingKind.OFFICER: _("Officer"), BindingKind.HONORS_EDITOR: _("Honors editor")}
 
@@ -133,12 +132,9 @@ class UserView(EditView):
 
     def _set_active(self, ids, active: bool):
         actor = getattr(g, "user", None)
-        try:
-            changed = accounts.set_active(self._users(ids), active, actor_id=getattr(actor, "id", None))
-            db.session.commit()
-        except DomainError as err:
-            db.session.rollback()
-            flash(str(err), "error")
+        changed = self.commit_or_flash(
+            lambda: accounts.set_active(self._users(ids), active, actor_id=getattr(actor, "id", None)))
+        if changed is False:
             return
         message = (gettext("%(n)s accounts enabled.", n=changed) if active
                    else gettext("%(n)s accounts disabled.", n=changed))
@@ -158,18 +154,8 @@ class _BindingView(EditView):
 
     can_edit = False
 
-    def _run(self, work):
-        try:
-            result = work()
-            db.session.commit()
-        except DomainError as err:
-            db.session.rollback()
-            flash(str(err), "error")
-            return False
-        return result
-
     def delete_model(self, model):
-        return bool(self._run(lambda: self.remove(model) or True))
+        return bool(self.commit_or_flash(lambda: self.remove(model) or True))
 
 
 class RegionBindingView(_BindingView):
@@ -202,7 +188,7 @@ class RegionBindingView(_BindingView):
         return None if binding is not None and binding.kind == BindingKind.PARTNER else binding
 
     def create_model(self, form):
-        return self._run(lambda: accounts.add_region_binding(form.user.data, form.region.data, form.kind.data))
+        return self.commit_or_flash(lambda: accounts.add_region_binding(form.user.data, form.region.data, form.kind.data))
 
     def remove(self, model):
         accounts.remove_region_binding(model)
@@ -220,7 +206,7 @@ class GroupAdminView(_BindingView):
     column_labels = {"user": _("User"), "group": _("Group")}
 
     def create_model(self, form):
-        return self._run(lambda: accounts.add_group_admin(form.user.data, form.group.data))
+        return self.commit_or_flash(lambda: accounts.add_group_admin(form.user.data, form.group.data))
 
     def remove(self, model):
         accounts.remove_group_admin(model)

@@ -20,7 +20,7 @@ from app.extensions import db
 from app.models import BindingKind, RegionBinding
 from app.security.scope import row_id
 from app.services import api_tokens
-from app.services.clock import to_local
+from app.views.formatters import local_minute
 
 
 class TokenForm(FlaskForm):
@@ -52,8 +52,7 @@ def _region(view, context, model, name):
 
 def _local_time(view, context, model, name):
     """A stored (naive UTC) time of ``ab_api_key``, shown in Asia/Shanghai."""
-    value = getattr(model, name)
-    return to_local(value).strftime("%Y-%m-%d %H:%M") if value else ""
+    return local_minute(getattr(model, name))
 
 
 class ApiTokenView(EditView):

@@ -39,7 +39,7 @@ from app.security.permissions import (
 )
 from app.security.scope import Scope, scope_clause
 from app.services.clock import to_local, utcnow
-from app.services.record_exchange import formula_safe
+from app.services.record_exchange import csv_bytes, csv_cells
 from app.services.rosters import GENDERS, text_cells
 
 CHUNK = 2000  # rows per query and per piece of the CSV stream
@@ -253,22 +253,16 @@ def cell_rows(kind: ExportKind, scope: Scope, *, status: str | None = None,
         yield [kind.cells(row, labels) for row in rows]
 
 
-def _csv_cell(value):
-    # Numbers stay numbers (a negative one is no formula); text is made formula-safe.
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else formula_safe(value)
-
-
 def csv_stream(kind: ExportKind, scope: Scope, *, status: str | None = None,
                category_labels: dict | None = None) -> Iterator[bytes]:
     """The export as CSV pieces: the UTF-8 BOM and header first, then one piece per chunk."""
+    yield csv_bytes(kind.headers(), ())
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([formula_safe(h) for h in kind.headers()])
-    yield ("\ufeff" + out.getvalue()).encode("utf-8")
     for rows in cell_rows(kind, scope, status=status, category_labels=category_labels):
         out.seek(0)
         out.truncate()
-        writer.writerows([_csv_cell(v) for v in row] for row in rows)
+        writer.writerows(csv_cells(row, keep_numbers=True) for row in rows)
         yield out.getvalue().encode("utf-8")
 
 

@@ -211,14 +211,19 @@ def formula_safe(value) -> str:
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
+def csv_cells(row: Iterable, *, keep_numbers: bool = False) -> list:
+    """One CSV row, formula-safe. ``keep_numbers``: ints and floats are written as numbers
+    (a negative one is no formula)."""
+    return [v if keep_numbers and isinstance(v, (int, float)) else formula_safe(v) for v in row]
+
+
 def csv_bytes(header: Iterable[str], rows: Iterable[Iterable], *, keep_numbers: bool = False) -> bytes:
     """A UTF-8 CSV with a byte order mark (Excel reads it as UTF-8), formula-safe cells.
     ``keep_numbers``: ints and floats are written as numbers (a negative one is no formula)."""
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([formula_safe(h) for h in header])
-    for row in rows:
-        writer.writerow([v if keep_numbers and isinstance(v, (int, float)) else formula_safe(v) for v in row])
+    writer.writerow(csv_cells(header))
+    writer.writerows(csv_cells(row, keep_numbers=keep_numbers) for row in rows)
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
